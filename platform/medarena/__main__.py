@@ -1,0 +1,5 @@
+"""``python -m medarena`` runs the command line."""
+
+from medarena.cli import main
+
+main()

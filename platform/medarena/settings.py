@@ -1,0 +1,57 @@
+"""The platform's settings, read from the environment (``MEDARENA_*`` and the tools' own names).
+
+Only the command line and the web app read settings; every other module takes what it needs as
+arguments, so that tests and embedding programs can pass their own values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the platform keeps its state and which services it talks to.
+
+    Nothing has to be set: by default everything lives under ``./.medarena`` (SQLite databases,
+    a local MLflow store, the data cache) and a local Ray instance is started on free ports.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEDARENA_", extra="ignore")
+
+    home: Path = Field(default=Path(".medarena"), description="state directory")
+    db_url: str | None = Field(default=None, description="leaderboard database URL")
+    study_db_url: str | None = Field(
+        default=None, description="Optuna's database URL; never the leaderboard's database"
+    )
+    tasks_dir: Path | None = Field(default=None, description="task catalogue folder")
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MEDARENA_MLFLOW_TRACKING_URI"),
+    )
+    ray_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("RAY_ADDRESS", "MEDARENA_RAY_ADDRESS")
+    )
+
+    @property
+    def leaderboard_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home.resolve() / 'leaderboard.db'}"
+
+    @property
+    def optuna_url(self) -> str:
+        return self.study_db_url or f"sqlite:///{self.home.resolve() / 'studies.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home.resolve() / "cache"
+
+    @property
+    def catalogue_dir(self) -> Path:
+        """The task catalogue: ``MEDARENA_TASKS_DIR``, else ``./tasks`` of the checkout."""
+        return (self.tasks_dir or Path("tasks")).resolve()
