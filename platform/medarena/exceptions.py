@@ -8,7 +8,8 @@
     │   ├── TaskSpecError           a task.yaml that does not validate
     │   ├── SplitMismatchError      results from different splits of one task would be mixed
     │   ├── SubmissionError         a submission folder that does not validate or fails its dry run
-    │   └── TrialError              the submitted code raised inside a trial
+    │   ├── TrialError              the submitted code raised inside a trial
+    │   └── PredictionFileError     a reference/prediction file that cannot be scored
     └── PlatformError           the platform's own fault: logged in full for the operator,
                                 shown to the user as "an unexpected error occurred"
 
@@ -49,3 +50,7 @@ class TrialError(UserError):
 
 class PlatformError(MedArenaError):
     """Something went wrong on the platform's side; not the user's fault."""
+
+
+class PredictionFileError(UserError):
+    """A reference, prediction or case-list file that cannot be scored."""

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         default=None, description="Optuna's database URL; never the leaderboard's database"
     )
     tasks_dir: Path | None = Field(default=None, description="task catalogue folder")
+    submissions_dir: Path | None = Field(default=None, description="baseline submissions folder")
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MEDARENA_MLFLOW_TRACKING_URI"),
@@ -53,5 +54,20 @@ class Settings(BaseSettings):
 
     @property
     def catalogue_dir(self) -> Path:
-        """The task catalogue: ``MEDARENA_TASKS_DIR``, else ``./tasks`` of the checkout."""
-        return (self.tasks_dir or Path("tasks")).resolve()
+        """The task catalogue: ``MEDARENA_TASKS_DIR``, else ``./tasks``, else the checkout's."""
+        return _data_folder(self.tasks_dir, "tasks")
+
+    @property
+    def baselines_dir(self) -> Path:
+        """Baseline submissions: ``MEDARENA_SUBMISSIONS_DIR``, else ``./submissions``, else the
+        checkout's."""
+        return _data_folder(self.submissions_dir, "submissions")
+
+
+def _data_folder(configured: Path | None, name: str) -> Path:
+    if configured is not None:
+        return configured.resolve()
+    here = Path(name)
+    if here.is_dir():
+        return here.resolve()
+    return Path(__file__).resolve().parents[2] / name

@@ -1,7 +1,18 @@
-"""The metric registry: name -> function + metadata."""
+"""The metric registry: name -> function + metadata.
+
+``compute`` has one signature per ``kind``:
+
+* classification: ``compute(y_true, y_score, **conventions) -> float`` over all cases
+  (``y_true`` integer class indices ``(n,)``, ``y_score`` probabilities ``(n, n_classes)``);
+* segmentation: ``compute(reference, prediction, *, spacing=None, **conventions) -> float`` for
+  one case and one binary mask; a task's score is the aggregate of these per-case values;
+* detection: ``compute(matches, **conventions) -> float`` over a
+  :class:`~medarena.metrics.detection.DetectionMatches` of all scans.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -12,6 +23,7 @@ import numpy.typing as npt
 from medarena.exceptions import UserError
 
 ClassificationMetric = Callable[[npt.NDArray[np.int_], npt.NDArray[np.floating]], float]
+MetricKind = Literal["classification", "segmentation", "detection"]
 
 
 @dataclass(frozen=True)
@@ -20,14 +32,25 @@ class MetricInfo:
 
     name: str
     title: str
-    kind: Literal["classification", "segmentation", "detection"]
+    kind: MetricKind
     higher_is_better: bool
     range: tuple[float, float]
-    compute: ClassificationMetric
+    compute: Callable[..., float]
+    reference: str = ""
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b`` for this metric."""
         return a > b if self.higher_is_better else a < b
+
+    @property
+    def worst(self) -> float:
+        """The worst value the metric can take (used for cases missing from predictions)."""
+        return self.range[0] if self.higher_is_better else self.range[1]
+
+    @property
+    def bounded(self) -> bool:
+        """Whether both ends of the range are finite."""
+        return math.isfinite(self.range[0]) and math.isfinite(self.range[1])
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
@@ -50,6 +73,12 @@ def get_metric(name: str) -> MetricInfo:
         raise UserError(f"unknown metric {name!r}; known metrics: {known}") from None
 
 
-def available_metrics() -> list[MetricInfo]:
-    """Every registered metric, sorted by name."""
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+def available_metrics(kind: MetricKind | None = None) -> list[MetricInfo]:
+    """Every registered metric (of ``kind`` if given), sorted by name."""
+    infos = (_REGISTRY[name] for name in sorted(_REGISTRY))
+    return [info for info in infos if kind is None or info.kind == kind]
+
+
+def metric_names(kind: MetricKind) -> list[str]:
+    """Names of the registered metrics of one kind, in registration order."""
+    return [info.name for info in _REGISTRY.values() if info.kind == kind]

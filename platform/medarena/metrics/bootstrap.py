@@ -1,35 +1,68 @@
-"""Bootstrap confidence intervals by resampling cases with replacement (seeded)."""
+"""Bootstrap confidence intervals by resampling cases (scans for detection) with replacement.
+
+Every interval is a percentile interval over ``n_samples`` seeded resamples; resamples for which
+the statistic is undefined (NaN, e.g. a class missing from the resample) are dropped.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from medarena.metrics._registry import ClassificationMetric
+
+def bootstrap_indices(n: int, *, n_samples: int = 1000, seed: int = 0) -> npt.NDArray[np.intp]:
+    """Case indices of ``n_samples`` resamples of ``n`` cases, shape ``(n_samples, n)``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(n_samples, n)).astype(np.intp)
+
+
+def percentile_interval(values: npt.ArrayLike, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Central ``confidence`` interval of bootstrap values, ignoring NaN; (NaN, NaN) if none."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return (float("nan"), float("nan"))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(v, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
 
 
 def bootstrap_ci(
-    metric: ClassificationMetric,
-    y_true: npt.NDArray[np.int_],
-    y_score: npt.NDArray[np.floating],
+    metric: Callable[..., float],
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    *,
+    n_samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    **metric_kwargs: Any,
+) -> tuple[float, float]:
+    """Percentile interval of ``metric(y_true, y_score, **metric_kwargs)`` over case resamples."""
+    t = np.asarray(y_true)
+    s = np.asarray(y_score)
+    idx = bootstrap_indices(len(t), n_samples=n_samples, seed=seed)
+    values = np.array([metric(t[i], s[i], **metric_kwargs) for i in idx], dtype=np.float64)
+    return percentile_interval(values, confidence=confidence)
+
+
+def bootstrap_mean_ci(
+    per_case: npt.ArrayLike,
     *,
     n_samples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile interval of ``metric`` over ``n_samples`` case-level resamples.
-
-    Resamples for which the metric is undefined (NaN, e.g. a class missing) are dropped.
-    """
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    values = np.empty(n_samples)
-    for i in range(n_samples):
-        idx = rng.integers(0, n, size=n)
-        values[i] = metric(y_true[idx], y_score[idx])
-    values = values[~np.isnan(values)]
-    if values.size == 0:
+    """Interval of the NaN-ignoring mean of per-case values, vectorised over resamples."""
+    v = np.asarray(per_case, dtype=np.float64).reshape(-1)
+    if v.size == 0:
         return (float("nan"), float("nan"))
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return (float(low), float(high))
+    idx = bootstrap_indices(v.size, n_samples=n_samples, seed=seed)
+    sample = v[idx]
+    valid = ~np.isnan(sample)
+    count = valid.sum(axis=1)
+    total = np.where(valid, sample, 0.0).sum(axis=1)
+    means = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return percentile_interval(means, confidence=confidence)

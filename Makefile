@@ -1,0 +1,36 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv and installs first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SOURCES := platform leaderboard tests bench
+
+.PHONY: install demo test lint typecheck unit clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned to the CPU build in constraints.txt (an unpinned torch pulls CUDA, GBs).
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/medarena demo
+
+lint: install
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) .medarena .pytest_cache .mypy_cache .ruff_cache

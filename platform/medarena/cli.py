@@ -1,0 +1,446 @@
+"""The ``medarena`` command line.
+
+Heavy libraries are imported inside the commands, so ``medarena --help`` answers at once. User
+errors print one clear message and exit with status 2; the platform's own errors are logged in
+full to ``$MEDARENA_HOME/logs/medarena.log`` and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from medarena.exceptions import UserError
+from medarena.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from medarena.arena import Arena, SubmissionResult
+
+app = typer.Typer(
+    help="MedArena: train, search and score submitted models on medical imaging tasks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="The task catalogue.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+
+console = Console()
+err_console = Console(stderr=True)
+log = logging.getLogger("medarena")
+
+DEMO = {"ct-liver-lesions": ["small-cnn", "logistic-regression"]}
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
+
+
+def _log_file(settings: Settings) -> Path:
+    path = settings.home.resolve() / "logs" / "medarena.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _errors(settings: Settings) -> Iterator[None]:
+    """Turn user errors into a message and exit 2; log anything else in full and exit 1."""
+    try:
+        yield
+    except UserError as exc:
+        err_console.print(
+            f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True
+        )
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception:
+        path = _log_file(settings)
+        handler = logging.FileHandler(path)
+        log.addHandler(handler)
+        log.exception("unexpected error in: %s", " ".join(sys.argv))
+        log.removeHandler(handler)
+        err_console.print(
+            f"[bold red]an unexpected error occurred[/]; the details are logged in {path}"
+        )
+        raise typer.Exit(1) from None
+
+
+def _arena(settings: Settings) -> Arena:
+    from medarena.arena import Arena, ArenaConfig
+
+    return Arena(
+        ArenaConfig(
+            catalogue_dir=settings.catalogue_dir,
+            cache_dir=settings.cache_dir,
+            db_url=settings.leaderboard_url,
+            study_url=settings.optuna_url,
+            tracking_uri=settings.tracking_uri,
+            ray_address=settings.ray_address,
+        )
+    )
+
+
+def _leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[str, Any]]:
+    """JSON rows: rank, submission, team, trials, and per metric its value and interval."""
+    import math
+
+    def clean(value: Any) -> Any:
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+    rows = []
+    for rec in frame.to_dict(orient="records"):
+        row: dict[str, Any] = {
+            "rank": None if rec["rank"] is None or str(rec["rank"]) == "<NA>" else int(rec["rank"]),
+            "submission": rec["submission"],
+            "team": rec["team"],
+            "trials": int(rec["trials"]),
+        }
+        for name in metrics:
+            row[name] = clean(rec[name])
+            row[f"{name}_ci"] = [clean(rec[f"{name}_ci_low"]), clean(rec[f"{name}_ci_high"])]
+        row["sha256"] = rec["sha256"]
+        row["mlflow_run_id"] = rec["mlflow_run_id"]
+        row["finished_at"] = str(rec["finished_at"])
+        rows.append(row)
+    return rows
+
+
+def _print_leaderboard(title: str, frame: pd.DataFrame, metrics: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("rank", justify="right")
+    table.add_column("submission")
+    table.add_column("team")
+    for name in metrics:
+        table.add_column(f"{name} [95% CI]", justify="right")
+    table.add_column("trials", justify="right")
+    for row in _leaderboard_records(frame, metrics):
+        cells = [str(row["rank"] or "-"), row["submission"], row["team"]]
+        for name in metrics:
+            value, (low, high) = row[name], row[f"{name}_ci"]
+            cells.append("-" if value is None else f"{value:.3f} [{low:.3f}, {high:.3f}]")
+        cells.append(str(row["trials"]))
+        table.add_row(*cells)
+    if not frame.shape[0]:
+        table.caption = "no scored submissions yet"
+    console.print(table)
+
+
+def _show_leaderboard(arena: Arena, task: str, fmt: TableFormat) -> None:
+    spec = arena.catalogue.get(task)
+    frame = arena.leaderboard(task)
+    metrics = spec.metrics.names
+    if fmt is TableFormat.json:
+        typer.echo(json.dumps(_leaderboard_records(frame, metrics), indent=2))
+    elif fmt is TableFormat.csv:
+        typer.echo(frame.to_csv(index=False), nl=False)
+    else:
+        _print_leaderboard(f"{spec.title} — {spec.name} v{spec.version}", frame, metrics)
+
+
+def _run_submission(
+    arena: Arena, path: Path, task: str, *, trials: int | None, team: str, quiet: bool
+) -> SubmissionResult:
+    """Run one submission with a live progress bar (unless ``quiet``)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from medarena.tuning import SweepProgress, TrialRecord
+
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[best]}"),
+    ]
+    with Progress(*columns, console=err_console, disable=quiet, transient=False) as progress:
+        bar = progress.add_task(f"{path.name} on {task}", total=None, best="")
+
+        def on_stage(text: str) -> None:
+            progress.update(bar, description=f"{path.name}: {text}")
+
+        def on_trial(record: TrialRecord, state: SweepProgress) -> None:
+            best = (
+                "" if state.best_value != state.best_value else f"best val {state.best_value:.3f}"
+            )
+            progress.update(bar, total=state.total, completed=state.done, best=best)
+            if record.state == "failed":
+                progress.console.print(
+                    f"[yellow]trial {record.number} failed:[/] {record.outcome.error}"
+                )
+
+        result = arena.submit(
+            path, task, trials=trials, team=team, on_stage=on_stage, on_trial=on_trial
+        )
+        progress.update(bar, description=f"{path.name}: scored")
+    return result
+
+
+def _result_json(result: SubmissionResult) -> dict[str, Any]:
+    return {
+        "submission_id": result.submission_id,
+        "task": result.task,
+        "submission": result.name,
+        "team": result.team,
+        "split_hash": result.split_hash,
+        "metrics": {
+            k: {"value": s.value, "ci": [s.ci_low, s.ci_high]} for k, s in result.scores.items()
+        },
+        "best_params": result.best_params,
+        "trials": len(result.trials),
+        "sweep_seconds": result.sweep_seconds,
+        "fit_seconds": result.fit_seconds,
+        "mlflow_run_id": result.mlflow_run_id,
+    }
+
+
+@app.command()
+def submit(
+    path: Annotated[Path, typer.Argument(help="the submission folder (with submission.yaml)")],
+    task: Annotated[str, typer.Option("--task", help="the task's name")],
+    trials: Annotated[
+        int | None, typer.Option(help="number of trials (default: the task's budget)")
+    ] = None,
+    team: Annotated[str, typer.Option(help="the team submitting")] = "anonymous",
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Validate a submission, run the task's search on it, score it and record it."""
+    settings = Settings()
+    with _errors(settings):
+        arena = _arena(settings)
+        try:
+            result = _run_submission(
+                arena, path, task, trials=trials, team=team, quiet=fmt is OutputFormat.json
+            )
+        finally:
+            arena.close()
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(_result_json(result), indent=2))
+            return
+        for name, score in result.scores.items():
+            interval = f"95% CI {score.ci_low:.4f} to {score.ci_high:.4f}"
+            console.print(f"test {name}: {score.value:.4f}  ({interval})")
+        console.print(f"best parameters: {result.best_params}")
+        console.print(
+            f"{len(result.trials)} trials in {result.sweep_seconds:.1f} s "
+            f"({result.fit_seconds:.1f} s of fitting); MLflow run {result.mlflow_run_id}"
+        )
+
+
+@app.command()
+def leaderboard(
+    task: Annotated[str, typer.Argument(help="the task's name")],
+    fmt: Annotated[
+        TableFormat, typer.Option("--format", help="table, json or csv")
+    ] = TableFormat.table,
+) -> None:
+    """Print a task's leaderboard, ranked by its primary metric."""
+    settings = Settings()
+    with _errors(settings):
+        _show_leaderboard(_arena(settings), task, fmt)
+
+
+@app.command()
+def demo(
+    trials: Annotated[
+        int | None, typer.Option(help="trials per submission (default: the task's budget)")
+    ] = None,
+) -> None:
+    """Run the baseline submissions on the demo tasks and print the leaderboards."""
+    settings = Settings()
+    with _errors(settings):
+        start = time.perf_counter()
+        arena = _arena(settings)
+        try:
+            for task, names in DEMO.items():
+                for name in names:
+                    _run_submission(
+                        arena,
+                        settings.baselines_dir / name,
+                        task,
+                        trials=trials,
+                        team="baselines",
+                        quiet=False,
+                    )
+            for task in DEMO:
+                _show_leaderboard(arena, task, TableFormat.table)
+        finally:
+            arena.close()
+        uri = settings.tracking_uri
+        console.print(f"\nDemo finished in {time.perf_counter() - start:.0f} s.")
+        console.print(f"MLflow runs are in {uri}; to browse them:")
+        console.print(f"  mlflow ui --backend-store-uri {uri}", highlight=False)
+
+
+@tasks_app.command("list")
+def tasks_list(fmt: FormatOption = OutputFormat.table) -> None:
+    """List the tasks in the catalogue."""
+    settings = Settings()
+    with _errors(settings):
+        from medarena.tasks import TaskCatalogue
+
+        specs = TaskCatalogue(settings.catalogue_dir).specs()
+        if fmt is OutputFormat.json:
+            rows = [
+                {
+                    "name": s.name,
+                    "version": s.version,
+                    "kind": s.kind,
+                    "title": s.title,
+                    "primary_metric": s.metrics.primary,
+                }
+                for s in specs
+            ]
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        from rich.table import Table
+
+        table = Table(title=f"Tasks in {settings.catalogue_dir}", title_justify="left")
+        for column in ("name", "version", "kind", "primary metric", "title"):
+            table.add_column(column)
+        for s in specs:
+            table.add_row(s.name, str(s.version), s.kind, s.metrics.primary, s.title)
+        console.print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(
+    name: Annotated[str, typer.Argument(help="the task's name")],
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Show a task: kind, split sizes, metrics, budget and split hash."""
+    settings = Settings()
+    with _errors(settings):
+        from medarena.tasks import TaskCatalogue, load_task_data
+
+        spec = TaskCatalogue(settings.catalogue_dir).get(name)
+        data = load_task_data(spec, cache_dir=settings.cache_dir)
+        info = {
+            "name": spec.name,
+            "version": spec.version,
+            "kind": spec.kind,
+            "title": spec.title,
+            "classes": spec.classes,
+            "sizes": {split: data.size(split) for split in ("train", "val", "test")},
+            "metrics": spec.metrics.names,
+            "primary_metric": spec.metrics.primary,
+            "budget": spec.budget.model_dump(),
+            "split_hash": data.split_hash,
+        }
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(info, indent=2))
+            return
+        for key, value in info.items():
+            console.print(f"[bold]{key}[/]: {value}", highlight=False)
+
+
+class EvaluationKind(StrEnum):
+    classification = "classification"
+    segmentation = "segmentation"
+    detection = "detection"
+
+
+@app.command()
+def evaluate(
+    kind: Annotated[
+        EvaluationKind, typer.Option("--kind", help="classification, segmentation or detection")
+    ],
+    reference: Annotated[
+        Path,
+        typer.Option(
+            "--reference", help="labels: CSV, folder of label maps, or LUNA16 annotations CSV"
+        ),
+    ],
+    predictions: Annotated[
+        Path,
+        typer.Option(
+            "--predictions",
+            help="probabilities CSV, folder of label maps, or LUNA16 candidates CSV",
+        ),
+    ],
+    cases: Annotated[
+        Path | None, typer.Option("--cases", help="the cases (scans) to score, one id per line")
+    ] = None,
+    excluded: Annotated[
+        Path | None, typer.Option("--excluded", help="detection: LUNA16 annotations_excluded.csv")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="bootstrap samples for the intervals")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Score prediction files like a challenge's evaluation script (see docs/metrics.md)."""
+    settings = Settings()
+    with _errors(settings):
+        from medarena.scoring.evaluation import evaluate as run_evaluation
+
+        result = run_evaluation(
+            kind.value,
+            reference,
+            predictions,
+            cases=cases,
+            excluded=excluded,
+            n_bootstrap=bootstrap,
+            seed=seed,
+        )
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(result.to_dict(), indent=2))
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{kind.value} evaluation of {predictions}", title_justify="left")
+        for column in ("metric", "value", "95% CI"):
+            table.add_column(column)
+        for name, metric in result.metrics.items():
+            low, high = metric.ci
+            table.add_row(name, f"{metric.value:.4f}", f"[{low:.4f}, {high:.4f}]")
+        console.print(table)
+        conventions = ", ".join(f"{k}={v}" for k, v in result.conventions.items())
+        console.print(f"conventions: {conventions}", highlight=False)
+        if result.missing_cases:
+            shown = ", ".join(result.missing_cases[:10])
+            more = len(result.missing_cases) - 10
+            console.print(
+                f"[yellow]{len(result.missing_cases)} case(s) without predictions, scored by the "
+                f"worst-case policy[/]: {shown}" + (f" and {more} more" if more > 0 else ""),
+                highlight=False,
+            )
+
+
+def main() -> None:
+    """Entry point of the ``medarena`` console script."""
+    app()

@@ -1,0 +1,13 @@
+"""Execution on Ray: the only package that imports ray.
+
+Long-lived trial workers (Ray actors) import torch once, receive a task's data once through the
+object store, and run many trials each; the driver hands them configurations and collects plain
+results. See :class:`WorkerPool`.
+"""
+
+from __future__ import annotations
+
+from medarena.execution.cluster import ClusterInfo, connect, shutdown
+from medarena.execution.pool import TrialJob, TrialResult, WorkerPool
+
+__all__ = ["ClusterInfo", "TrialJob", "TrialResult", "WorkerPool", "connect", "shutdown"]

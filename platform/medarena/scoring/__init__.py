@@ -1,0 +1,1 @@
+"""Scoring in the trusted process: predictions + hidden labels -> scores; and ranking."""

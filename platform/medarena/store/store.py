@@ -1,0 +1,188 @@
+"""Reading and writing the leaderboard database (SQLite or PostgreSQL, by URL)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from medarena.exceptions import PlatformError, SplitMismatchError
+from medarena.store.models import Base, ScoreRow, SubmissionRow, TaskRow, TrialRow
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+class Store:
+    """The leaderboard database at ``url``; tables are created on first use."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(url)
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise PlatformError(f"cannot open the leaderboard database {parsed!r}: {exc}") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def ensure_task(
+        self, *, name: str, version: int, kind: str, title: str, split_hash: str, primary: str
+    ) -> int:
+        """The id of this task version, created if new; refuses a different split hash."""
+        with self.session() as s, s.begin():
+            row = s.scalar(select(TaskRow).filter_by(name=name, version=version))
+            if row is None:
+                row = TaskRow(
+                    name=name,
+                    version=version,
+                    kind=kind,
+                    title=title,
+                    split_hash=split_hash,
+                    primary_metric=primary,
+                )
+                s.add(row)
+                s.flush()
+            elif row.split_hash != split_hash:
+                raise SplitMismatchError(
+                    f"task {name!r} version {version} was scored on split {row.split_hash[:12]}, "
+                    f"but its data or split now hash to {split_hash[:12]}; results on different "
+                    f"splits cannot share a leaderboard. Raise 'version' in tasks/{name}/task.yaml."
+                )
+            return row.id
+
+    def create_submission(
+        self,
+        *,
+        task_id: int,
+        name: str,
+        team: str,
+        sha256: str,
+        n_trials: int,
+        seed: int,
+        split_hash: str,
+        study_name: str,
+        mlflow_run_id: str,
+    ) -> int:
+        with self.session() as s, s.begin():
+            row = SubmissionRow(
+                task_id=task_id,
+                name=name,
+                team=team,
+                sha256=sha256,
+                n_trials=n_trials,
+                seed=seed,
+                split_hash=split_hash,
+                study_name=study_name,
+                mlflow_run_id=mlflow_run_id,
+                status="running",
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def add_trial(
+        self,
+        submission_id: int,
+        *,
+        number: int,
+        state: str,
+        params: dict[str, Any],
+        value: float,
+        best_epoch: int,
+        epochs: int,
+        fit_seconds: float,
+        error: str,
+    ) -> None:
+        with self.session() as s, s.begin():
+            s.add(
+                TrialRow(
+                    submission_id=submission_id,
+                    number=number,
+                    state=state,
+                    params=params,
+                    value=_finite(value),
+                    best_epoch=best_epoch,
+                    epochs=epochs,
+                    fit_seconds=fit_seconds,
+                    error=error,
+                )
+            )
+
+    def finish_submission(
+        self,
+        submission_id: int,
+        *,
+        status: str,
+        scores: dict[str, tuple[float, float, float]] | None = None,
+        best_params: dict[str, Any] | None = None,
+        wall_seconds: float | None = None,
+        error: str = "",
+    ) -> None:
+        """Mark a submission scored (with its scores) or failed (with the error)."""
+        with self.session() as s, s.begin():
+            row = s.get_one(SubmissionRow, submission_id)
+            row.status = status
+            row.error = error
+            row.best_params = best_params or {}
+            row.wall_seconds = wall_seconds
+            row.finished_at = datetime.now(UTC)
+            for metric, (value, low, high) in (scores or {}).items():
+                s.add(
+                    ScoreRow(
+                        submission_id=submission_id,
+                        metric=metric,
+                        value=_finite(value),
+                        ci_low=_finite(low),
+                        ci_high=_finite(high),
+                        split_hash=row.split_hash,
+                    )
+                )
+
+    def task_id(self, name: str, version: int) -> int | None:
+        """The id of a task version, or ``None`` if nothing was ever submitted to it."""
+        with self.session() as s:
+            return s.scalar(select(TaskRow.id).filter_by(name=name, version=version))
+
+    def scores_frame(self, task_id: int) -> pd.DataFrame:
+        """One row per scored submission and metric: the raw material of a leaderboard."""
+        query = (
+            select(
+                SubmissionRow.id.label("submission_id"),
+                SubmissionRow.name.label("submission"),
+                SubmissionRow.team,
+                SubmissionRow.sha256,
+                SubmissionRow.n_trials.label("trials"),
+                SubmissionRow.finished_at,
+                SubmissionRow.mlflow_run_id,
+                ScoreRow.metric,
+                ScoreRow.value,
+                ScoreRow.ci_low,
+                ScoreRow.ci_high,
+            )
+            .join(ScoreRow, ScoreRow.submission_id == SubmissionRow.id)
+            .join(TaskRow, TaskRow.id == SubmissionRow.task_id)
+            .where(
+                SubmissionRow.task_id == task_id,
+                SubmissionRow.status == "scored",
+                ScoreRow.split_hash == TaskRow.split_hash,
+            )
+        )
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+    def submissions(self, task_id: int) -> list[SubmissionRow]:
+        with self.session() as s:
+            return list(s.scalars(select(SubmissionRow).filter_by(task_id=task_id)))

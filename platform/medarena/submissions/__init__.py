@@ -1,0 +1,24 @@
+"""Submissions: the folder format, its validation, and the sandbox a trial runs in."""
+
+from __future__ import annotations
+
+from medarena.submissions.bundle import SubmissionBundle, load_submission
+from medarena.submissions.spec import (
+    CategoricalParam,
+    EntryPoint,
+    FloatParam,
+    IntParam,
+    SearchParam,
+    SubmissionSpec,
+)
+
+__all__ = [
+    "CategoricalParam",
+    "EntryPoint",
+    "FloatParam",
+    "IntParam",
+    "SearchParam",
+    "SubmissionBundle",
+    "SubmissionSpec",
+    "load_submission",
+]

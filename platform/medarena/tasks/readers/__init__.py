@@ -1,0 +1,32 @@
+"""Dataset readers: each turns a task's ``dataset.params`` into a :class:`CaseArrays`.
+
+A reader is a function ``(params) -> CaseArrays`` registered under the name that task files use
+in ``dataset.reader``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from medarena.exceptions import TaskSpecError
+from medarena.tasks.readers._arrays import CaseArrays
+from medarena.tasks.readers.synthetic_ct import synthetic_ct_slices
+
+Reader = Callable[[dict[str, Any]], CaseArrays]
+
+READERS: dict[str, Reader] = {
+    "synthetic-ct-slices": synthetic_ct_slices,
+}
+
+
+def get_reader(name: str) -> Reader:
+    """The reader called ``name``; an unknown one lists the known ones."""
+    try:
+        return READERS[name]
+    except KeyError:
+        known = ", ".join(sorted(READERS))
+        raise TaskSpecError(f"unknown dataset reader {name!r}; known readers: {known}") from None
+
+
+__all__ = ["READERS", "CaseArrays", "Reader", "get_reader"]

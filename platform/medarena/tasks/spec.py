@@ -1,0 +1,111 @@
+"""The task spec: what ``tasks/<name>/task.yaml`` declares, validated with pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medarena.exceptions import TaskSpecError
+from medarena.yamlfile import format_validation_error, read_yaml_mapping
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """Which reader builds the arrays, and its parameters."""
+
+    reader: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitSpec(_Strict):
+    """How cases are divided into train, validation and test; fixed by ``seed``."""
+
+    method: Literal["stratified", "random"] = "stratified"
+    train: float = Field(0.6, gt=0, lt=1)
+    val: float = Field(0.2, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitSpec:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1, got {total:g}")
+        return self
+
+
+class MetricsSpec(_Strict):
+    """The metrics reported for the task; ``primary`` ranks the leaderboard."""
+
+    primary: str
+    report: list[str] = Field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [self.primary, *[m for m in self.report if m != self.primary]]
+
+    @model_validator(mode="after")
+    def _metrics_are_registered(self) -> MetricsSpec:
+        from medarena.metrics import available_metrics
+
+        known = {m.name for m in available_metrics()}
+        unknown = [m for m in self.names if m not in known]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(sorted(known))}")
+        return self
+
+
+class Budget(_Strict):
+    """The same search budget for every submission to a task."""
+
+    trials: int = Field(8, ge=1, le=10_000)
+    max_epochs: int = Field(20, ge=1)
+    patience: int = Field(5, ge=1, description="epochs without improvement before stopping")
+    batch_size: int = Field(64, ge=1)
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    seed: int = 0
+
+
+class TaskSpec(_Strict):
+    """A task: data, fixed split, metrics and budget. Changing data or split needs a new version."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    title: str
+    kind: Literal["classification"]
+    version: int = Field(1, ge=1)
+    description: str = ""
+    classes: list[str] = Field(min_length=2)
+    dataset: DatasetSpec
+    split: SplitSpec = SplitSpec()
+    metrics: MetricsSpec
+    budget: Budget = Budget()
+
+    @model_validator(mode="after")
+    def _metrics_fit_kind(self) -> TaskSpec:
+        from medarena.metrics import get_metric
+
+        wrong = [m for m in self.metrics.names if get_metric(m).kind != self.kind]
+        if wrong:
+            raise ValueError(f"metric(s) {wrong} do not apply to a {self.kind} task")
+        return self
+
+
+def load_task_spec(path: Path) -> TaskSpec:
+    """Read and validate a task.yaml; errors name the file and the field."""
+    data = read_yaml_mapping(path, error=TaskSpecError)
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise TaskSpecError(format_validation_error(path, exc)) from exc
+
+
+def dump_task_spec(spec: TaskSpec) -> str:
+    """The spec as YAML, for ``medarena tasks show``."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,108 @@
+"""Shared fixtures: a tiny task catalogue, isolated state folders, a Ray cluster per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINES = REPO / "submissions"
+
+TINY_TASK = """\
+name: tiny-ct
+title: Tiny synthetic CT slices for tests
+kind: classification
+version: 1
+classes: [normal, cyst, hyperdense lesion, metastases]
+dataset:
+  reader: synthetic-ct-slices
+  params: {n_cases: 600, image_size: 32, noise_hu: 15, seed: 3}
+split: {method: stratified, train: 0.5, val: 0.25, test: 0.25, seed: 1}
+metrics: {primary: auc, report: [accuracy]}
+budget: {trials: 2, max_epochs: 8, patience: 3, batch_size: 32, cpus_per_trial: 1, seed: 0}
+"""
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Path:
+    """A task catalogue with the tiny task only."""
+    root = tmp_path / "tasks"
+    (root / "tiny-ct").mkdir(parents=True)
+    (root / "tiny-ct" / "task.yaml").write_text(TINY_TASK)
+    return root
+
+
+@pytest.fixture
+def make_submission(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a submission folder from a yaml text and a model.py text; returns its path."""
+
+    def make(name: str, yaml_text: str, model: str | None = None) -> Path:
+        folder = tmp_path / "subs" / name
+        folder.mkdir(parents=True)
+        (folder / "submission.yaml").write_text(textwrap.dedent(yaml_text))
+        if model is not None:
+            (folder / "model.py").write_text(textwrap.dedent(model))
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def copy_baseline(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def copy(name: str) -> Path:
+        target = tmp_path / "baselines" / name
+        shutil.copytree(BASELINES / name, target)
+        return target
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """One local Ray instance (2 CPUs, free ports) for every test that needs it."""
+    from medarena.execution import connect, shutdown
+
+    connect(None, num_cpus=2)
+    yield
+    shutdown()
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("MEDARENA_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty leaderboard database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'leaderboard.db'}"
+        return
+    base = _postgres_url() or "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    name = f"medarena_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        if os.environ.get("MEDARENA_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {base}: {exc}")
+    url = str(admin.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        yield url
+    finally:
+        from sqlalchemy import create_engine as ce
+
+        ce(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

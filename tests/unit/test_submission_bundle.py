@@ -1,0 +1,89 @@
+"""Submission folders are validated without running their code; errors name file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medarena.exceptions import SubmissionError
+from medarena.submissions import FloatParam, IntParam, load_submission
+
+GOOD_YAML = """\
+name: ok
+entry_point: model.py:Net
+search_space:
+  lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}
+  width: {type: int, low: 4, high: 16, step: 4}
+  act: {type: categorical, choices: [relu, gelu]}
+"""
+MODEL = "class Net:\n    pass\n"
+
+
+def test_a_good_submission_loads_and_hashes(make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("ok", GOOD_YAML, MODEL)
+    bundle = load_submission(folder)
+    assert bundle.spec.entry_point.cls == "Net"
+    assert isinstance(bundle.spec.search_space["lr"], FloatParam)
+    assert isinstance(bundle.spec.search_space["width"], IntParam)
+    assert set(bundle.files) == {"submission.yaml", "model.py"}
+    (folder / "model.py").write_text(MODEL + "# changed\n")
+    assert load_submission(folder).sha256 != bundle.sha256
+
+
+def test_missing_submission_yaml(tmp_path: Path) -> None:
+    with pytest.raises(SubmissionError, match=r"submission\.yaml: file not found"):
+        load_submission(tmp_path)
+
+
+def test_invalid_yaml_names_the_line(make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bad", "name: x\nentry_point: [model.py:Net\n", MODEL)
+    with pytest.raises(SubmissionError, match=r"submission\.yaml:\d+:\d+: invalid YAML"):
+        load_submission(folder)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("name: x\nentry_point: model.py\n", "field 'entry_point'.*expected 'file.py:ClassName'"),
+        ("name: x\nentry_point: ../x.py:Net\n", "must be inside the submission folder"),
+        ("name: x\nentry_point: other.py:Net\n", "field 'entry_point': file 'other.py' not found"),
+        (
+            "name: x\nentry_point: model.py:Missing\n",
+            "class 'Missing' is not defined.*classes found: Net",
+        ),
+        (
+            "name: x\nentry_point: model.py:Net\n"
+            "search_space:\n  lr: {type: float, low: 1, high: 0}\n",
+            r"field 'search_space\.lr\.float': .*low \(1\.0\) must be below high",
+        ),
+        (
+            "name: x\nentry_point: model.py:Net\nsearch_space:\n  lr: {type: normal}\n",
+            r"field 'search_space\.lr'",
+        ),
+        ("name: x\nentry_point: model.py:Net\nextra: 1\n", "field 'extra': Extra inputs"),
+    ],
+)
+def test_invalid_fields(make_submission, yaml_text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bad", yaml_text, MODEL)
+    with pytest.raises(SubmissionError, match=message):
+        load_submission(folder)
+
+
+def test_syntax_error_names_file_and_line(make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bad", GOOD_YAML, "class Net:\n    def f(:\n")
+    with pytest.raises(SubmissionError, match=r"model\.py:2: syntax error"):
+        load_submission(folder)
+
+
+def test_symlinks_are_refused(make_submission, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bad", GOOD_YAML, MODEL)
+    (folder / "link").symlink_to(tmp_path)
+    with pytest.raises(SubmissionError, match="symbolic links"):
+        load_submission(folder)
+
+
+def test_baselines_validate() -> None:
+    root = Path(__file__).resolve().parents[2] / "submissions"
+    for name in ("small-cnn", "logistic-regression", "template"):
+        assert load_submission(root / name).spec.entry_point.file == "model.py"
