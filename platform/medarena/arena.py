@@ -60,11 +60,17 @@ class SubmissionResult:
     best_params: dict[str, Any]
     trials: list[TrialRecord]
     sweep_seconds: float
+    workers: int
     mlflow_run_id: str
 
     @property
     def fit_seconds(self) -> float:
         return sum(t.outcome.fit_seconds for t in self.trials)
+
+    @property
+    def overhead_per_trial(self) -> float:
+        """Worker-seconds per trial not spent in ``Trainer.fit``: scheduling, data, tracking."""
+        return (self.sweep_seconds * self.workers - self.fit_seconds) / len(self.trials)
 
 
 @dataclass
@@ -280,6 +286,7 @@ class Arena:
             best_params=sweep.best.params,
             trials=sweep.trials,
             sweep_seconds=sweep.wall_seconds,
+            workers=pool.size,
             mlflow_run_id=parent,
         )
 

@@ -188,6 +188,7 @@ def _run_submission(
     ]
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as progress:
         bar = progress.add_task(f"{path.name} on {task}", total=None, best="")
+        progress.start_task(bar)
 
         def on_stage(text: str) -> None:
             progress.update(bar, description=f"{path.name}: {text}")
@@ -209,6 +210,14 @@ def _run_submission(
     return result
 
 
+def _timing_line(result: SubmissionResult) -> str:
+    return (
+        f"{result.name}: {len(result.trials)} trials on {result.workers} workers in "
+        f"{result.sweep_seconds:.1f} s; {result.fit_seconds:.1f} s inside Trainer.fit; "
+        f"overhead {result.overhead_per_trial:.2f} worker-s per trial"
+    )
+
+
 def _result_json(result: SubmissionResult) -> dict[str, Any]:
     return {
         "submission_id": result.submission_id,
@@ -223,6 +232,8 @@ def _result_json(result: SubmissionResult) -> dict[str, Any]:
         "trials": len(result.trials),
         "sweep_seconds": result.sweep_seconds,
         "fit_seconds": result.fit_seconds,
+        "workers": result.workers,
+        "overhead_per_trial_seconds": result.overhead_per_trial,
         "mlflow_run_id": result.mlflow_run_id,
     }
 
@@ -254,10 +265,8 @@ def submit(
             interval = f"95% CI {score.ci_low:.4f} to {score.ci_high:.4f}"
             console.print(f"test {name}: {score.value:.4f}  ({interval})")
         console.print(f"best parameters: {result.best_params}")
-        console.print(
-            f"{len(result.trials)} trials in {result.sweep_seconds:.1f} s "
-            f"({result.fit_seconds:.1f} s of fitting); MLflow run {result.mlflow_run_id}"
-        )
+        console.print(_timing_line(result))
+        console.print(f"MLflow run {result.mlflow_run_id}")
 
 
 @app.command()
@@ -285,18 +294,22 @@ def demo(
         start = time.perf_counter()
         arena = _arena(settings)
         try:
-            for task, names in DEMO.items():
-                for name in names:
-                    _run_submission(
-                        arena,
-                        settings.baselines_dir / name,
-                        task,
-                        trials=trials,
-                        team="baselines",
-                        quiet=False,
-                    )
+            results = [
+                _run_submission(
+                    arena,
+                    settings.baselines_dir / name,
+                    task,
+                    trials=trials,
+                    team="baselines",
+                    quiet=False,
+                )
+                for task, names in DEMO.items()
+                for name in names
+            ]
             for task in DEMO:
                 _show_leaderboard(arena, task, TableFormat.table)
+            for result in results:
+                console.print(_timing_line(result), highlight=False)
         finally:
             arena.close()
         uri = settings.tracking_uri

@@ -135,26 +135,30 @@ def run_sweep(
         load_if_exists=True,
     )
     distributions = to_distributions(bundle.spec.search_space)
+    info = get_metric(task.metrics.primary)
     progress = SweepProgress(total=n_trials)
     records: list[TrialRecord] = []
     pending: dict[int, optuna.Trial] = {}
     asked = 0
 
-    while asked < n_trials or pool.running:
+    def top_up() -> None:
+        nonlocal asked
         while asked < n_trials and pool.idle:
             trial = study.ask(distributions)
             pending[trial.number] = trial
             job_config = replace(config, params=trial.params, seed=config.seed + trial.number)
             pool.submit(TrialJob(key=trial.number, config=job_config, files=bundle.files))
             asked += 1
-        progress.running = pool.running
+
+    top_up()
+    while pool.running:
         result = pool.next_result()
         trial = pending.pop(result.job.key)
         outcome = result.outcome
         if outcome.ok:
             study.tell(trial, outcome.best_value)
             record = TrialRecord(trial.number, trial.params, "complete", outcome)
-            if math.isnan(progress.best_value) or get_metric(task.metrics.primary).better(
+            if math.isnan(progress.best_value) or info.better(
                 outcome.best_value, progress.best_value
             ):
                 progress.best_value = outcome.best_value
@@ -162,6 +166,7 @@ def run_sweep(
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             record = TrialRecord(trial.number, trial.params, "failed", outcome)
             progress.failed += 1
+        top_up()  # keep the worker busy before recording the finished trial
         records.append(record)
         progress.done += 1
         progress.running = pool.running
@@ -171,7 +176,6 @@ def run_sweep(
     completed = [r for r in records if r.state == "complete"]
     if not completed:
         raise TrialError(f"every trial failed; the first error was:\n{records[0].outcome.error}")
-    info = get_metric(task.metrics.primary)
     best = completed[0]
     for record in completed[1:]:
         if info.better(record.value, best.value):

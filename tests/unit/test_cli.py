@@ -1,0 +1,90 @@
+"""The command line: listing, showing, and clear errors with exit status 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from medarena.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(catalogue: Path, tmp_path: Path) -> dict[str, str]:
+    return {"MEDARENA_HOME": str(tmp_path / "home"), "MEDARENA_TASKS_DIR": str(catalogue)}
+
+
+def test_tasks_list_and_show(env: dict[str, str]) -> None:
+    listed = runner.invoke(app, ["tasks", "list", "--format", "json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [t["name"] for t in json.loads(listed.output)] == ["tiny-ct"]
+    shown = runner.invoke(app, ["tasks", "show", "tiny-ct", "--format", "json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.output)
+    assert sum(info["sizes"].values()) == 600 and len(info["split_hash"]) == 64
+    assert info["metrics"] == ["auc", "accuracy"]
+
+
+def test_unknown_task_lists_the_known_ones(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]
+    for args in (
+        ["submit", str(copy_baseline("small-cnn")), "--task", "nope"],
+        ["leaderboard", "nope"],
+        ["tasks", "show", "nope"],
+    ):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2, result.output
+        assert "unknown task 'nope'" in result.output and "tiny-ct" in result.output
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "model", "expected"),
+    [
+        (None, None, "submission.yaml: file not found"),
+        ("name: x\nentry_point: [oops\n", "class Net: ...\n", "invalid YAML"),
+        ("name: x\nentry_point: nothere.py:Net\n", None, "file 'nothere.py' not found"),
+        ("name: x\nentry_point: model.py:Other\n", "class Net: ...\n", "class 'Other' is not"),
+    ],
+)
+def test_bad_submissions_exit_2_and_write_nothing(
+    env: dict[str, str], tmp_path: Path, yaml_text: str | None, model: str | None, expected: str
+) -> None:
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    if yaml_text is not None:
+        (folder / "submission.yaml").write_text(yaml_text)
+    if model is not None:
+        (folder / "model.py").write_text(model)
+    result = runner.invoke(app, ["submit", str(folder), "--task", "tiny-ct"], env=env)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    board = runner.invoke(app, ["leaderboard", "tiny-ct", "--format", "json"], env=env)
+    assert board.exit_code == 0 and json.loads(board.output) == []
+
+
+def test_platform_errors_are_logged_not_shown(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]
+    env = {**env, "MEDARENA_DB_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/none"}
+    result = runner.invoke(
+        app, ["submit", str(copy_baseline("small-cnn")), "--task", "tiny-ct"], env=env
+    )
+    assert result.exit_code == 1
+    assert "an unexpected error occurred" in result.output and "Traceback" not in result.output
+    log = Path(env["MEDARENA_HOME"]) / "logs" / "medarena.log"
+    assert "Traceback" in log.read_text()
+
+
+def test_help_is_fast_to_import() -> None:
+    """`medarena --help` must not import torch, ray, mlflow or lightning."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from medarena.cli import app; "
+        "heavy = ('torch', 'ray', 'mlflow', 'lightning', 'optuna'); "
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
