@@ -11,14 +11,14 @@ import pytest
 from medarena.tasks import TaskCatalogue, load_task_data
 from medarena.tasks.readers import CaseArrays
 from medarena.tasks.readers.synthetic_ct import synthetic_ct_slices
-from medarena.tasks.spec import SplitSpec
+from medarena.tasks.spec import PreprocessingSpec, SplitSpec
 from medarena.tasks.splits import assign_splits, split_hash
 
 
 def test_synthetic_slices_are_deterministic_and_balanced() -> None:
-    a = synthetic_ct_slices({"n_cases": 200, "image_size": 24, "seed": 5})
-    b = synthetic_ct_slices({"n_cases": 200, "image_size": 24, "seed": 5})
-    c = synthetic_ct_slices({"n_cases": 200, "image_size": 24, "seed": 6})
+    a = synthetic_ct_slices({"n_cases": 200, "image_size": 24, "seed": 5}, PreprocessingSpec())
+    b = synthetic_ct_slices({"n_cases": 200, "image_size": 24, "seed": 5}, PreprocessingSpec())
+    c = synthetic_ct_slices({"n_cases": 200, "image_size": 24, "seed": 6}, PreprocessingSpec())
     np.testing.assert_array_equal(a.images, b.images)
     assert not np.array_equal(a.images, c.images)
     assert a.images.shape == (200, 1, 24, 24)
@@ -28,7 +28,9 @@ def test_synthetic_slices_are_deterministic_and_balanced() -> None:
 
 def test_classes_differ_where_the_task_says() -> None:
     """Cysts darken the liver and hyperdense lesions brighten it, relative to normal slices."""
-    d = synthetic_ct_slices({"n_cases": 800, "image_size": 32, "seed": 1, "noise_hu": 0})
+    d = synthetic_ct_slices(
+        {"n_cases": 800, "image_size": 32, "seed": 1, "noise_hu": 0}, PreprocessingSpec()
+    )
     mean = [d.images[d.labels == k].mean() for k in range(4)]
     assert mean[1] < mean[0] < mean[2]
     assert mean[3] < mean[0]

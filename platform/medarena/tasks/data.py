@@ -81,14 +81,14 @@ def _cache_path(spec: TaskSpec, cache_dir: Path) -> Path:
 def _read_cached(spec: TaskSpec, cache_dir: Path | None) -> CaseArrays:
     """The reader's arrays, from the cache when present; the cache is written atomically."""
     if cache_dir is None:
-        return get_reader(spec.dataset.reader)(spec.dataset.params)
+        return get_reader(spec.dataset.reader)(spec.dataset.params, spec.preprocessing)
     path = _cache_path(spec, cache_dir)
     if path.is_file():
         with np.load(path, allow_pickle=False) as f:
             return CaseArrays(
                 case_ids=f["case_ids"], groups=f["groups"], images=f["images"], labels=f["labels"]
             )
-    arrays = get_reader(spec.dataset.reader)(spec.dataset.params)
+    arrays = get_reader(spec.dataset.reader)(spec.dataset.params, spec.preprocessing)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
     try:

@@ -23,6 +23,21 @@ class DatasetSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class PreprocessingSpec(_Strict):
+    """What is done to every image before training, in this order.
+
+    ``spacing`` resamples to a voxel size in mm (array axis order: ``[z, y, x]`` or ``[y, x]``;
+    images linearly, label maps by nearest neighbour); ``window`` maps a CT intensity window
+    ``[level, width]`` to [0, 1]; ``normalize`` rescales intensities per image; ``size`` crops or
+    pads every image around its centre to a fixed shape, so that cases can be batched.
+    """
+
+    spacing: list[float] | None = None
+    window: tuple[float, float] | None = None
+    normalize: Literal["none", "zscore", "minmax"] = "none"
+    size: list[int] | None = None
+
+
 class SplitSpec(_Strict):
     """How cases are divided into train, validation and test; fixed by ``seed``."""
 
@@ -78,11 +93,16 @@ class TaskSpec(_Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
-    kind: Literal["classification"]
+    kind: Literal["classification", "segmentation", "detection"]
     version: int = Field(1, ge=1)
     description: str = ""
-    classes: list[str] = Field(min_length=2)
+    classes: list[str] = Field(
+        min_length=1,
+        description="class names (classification), label names with background first "
+        "(segmentation), or the finding's name (detection)",
+    )
     dataset: DatasetSpec
+    preprocessing: PreprocessingSpec = PreprocessingSpec()
     split: SplitSpec = SplitSpec()
     metrics: MetricsSpec
     budget: Budget = Budget()

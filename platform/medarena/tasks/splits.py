@@ -25,7 +25,7 @@ def assign_splits(arrays: CaseArrays, spec: SplitSpec) -> npt.NDArray[np.str_]:
     """
     rng = np.random.default_rng(spec.seed)
     groups, first = np.unique(arrays.groups, return_index=True)
-    strata = arrays.labels[first] if spec.method == "stratified" else np.zeros(len(groups), int)
+    strata = arrays.strata[first] if spec.method == "stratified" else np.zeros(len(groups), int)
     group_split = np.empty(len(groups), dtype=object)
     for stratum in np.unique(strata):
         members = np.flatnonzero(strata == stratum)
@@ -40,10 +40,15 @@ def assign_splits(arrays: CaseArrays, spec: SplitSpec) -> npt.NDArray[np.str_]:
 
 
 def split_hash(arrays: CaseArrays, split: npt.NDArray[np.str_]) -> str:
-    """SHA-256 over the sorted manifest (case, patient, split) and every case's image and label."""
+    """SHA-256 over the sorted manifest (case, patient, split), every case's image, label,
+    spacing and origin, and the detection findings."""
     digest = hashlib.sha256()
     for i in np.argsort(arrays.case_ids, kind="stable"):
         digest.update(f"{arrays.case_ids[i]}\t{arrays.groups[i]}\t{split[i]}\n".encode())
         digest.update(np.ascontiguousarray(arrays.images[i]).tobytes())
-        digest.update(int(arrays.labels[i]).to_bytes(8, "little", signed=True))
+        digest.update(np.ascontiguousarray(arrays.labels[i]).tobytes())
+        digest.update(arrays.spacing[i].tobytes() + arrays.origin[i].tobytes())
+    if arrays.lesions is not None:
+        for name in ("case_index", "center_xyz", "diameter_mm", "excluded"):
+            digest.update(np.ascontiguousarray(getattr(arrays.lesions, name)).tobytes())
     return digest.hexdigest()

@@ -1,7 +1,8 @@
 """Dataset readers: each turns a task's ``dataset.params`` into a :class:`CaseArrays`.
 
-A reader is a function ``(params) -> CaseArrays`` registered under the name that task files use
-in ``dataset.reader``.
+A reader is a function ``(params, preprocessing) -> CaseArrays`` registered under the name that
+task files use in ``dataset.reader``; it applies the task's preprocessing so that every case
+comes out with the same shape.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from medarena.exceptions import TaskSpecError
-from medarena.tasks.readers._arrays import CaseArrays
+from medarena.tasks.readers._arrays import CaseArrays, Lesions, voxel_to_world, world_to_voxel
 from medarena.tasks.readers.synthetic_ct import synthetic_ct_slices
+from medarena.tasks.spec import PreprocessingSpec
 
-Reader = Callable[[dict[str, Any]], CaseArrays]
+Reader = Callable[[dict[str, Any], PreprocessingSpec], CaseArrays]
 
 READERS: dict[str, Reader] = {
     "synthetic-ct-slices": synthetic_ct_slices,
@@ -29,4 +31,12 @@ def get_reader(name: str) -> Reader:
         raise TaskSpecError(f"unknown dataset reader {name!r}; known readers: {known}") from None
 
 
-__all__ = ["READERS", "CaseArrays", "Reader", "get_reader"]
+__all__ = [
+    "READERS",
+    "CaseArrays",
+    "Lesions",
+    "Reader",
+    "get_reader",
+    "voxel_to_world",
+    "world_to_voxel",
+]

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from medarena.tasks.readers._arrays import CaseArrays
+from medarena.tasks.spec import PreprocessingSpec
 
 CLASSES = ("normal", "cyst", "hyperdense lesion", "metastases")
 
@@ -52,8 +53,11 @@ def _disc_in_liver(
     ) * np.cos(angle)
 
 
-def synthetic_ct_slices(params: dict[str, Any]) -> CaseArrays:
-    """Generate ``n_cases`` slices of ``image_size``² pixels from ``seed``, classes balanced."""
+def synthetic_ct_slices(params: dict[str, Any], preprocessing: PreprocessingSpec) -> CaseArrays:
+    """Generate ``n_cases`` slices of ``image_size``² pixels from ``seed``, classes balanced.
+
+    The slices come out windowed and sized already; ``preprocessing`` is not used.
+    """
     n = int(params.get("n_cases", 1000))
     size = int(params.get("image_size", 32))
     seed = int(params.get("seed", 0))
