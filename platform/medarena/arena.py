@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medarena.exceptions import UserError
+from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import get_metric
 from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, TaskData, TaskSpec, load_task_data
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from medarena.execution import WorkerPool
-    from medarena.scoring.score import Score
+    from medarena.scoring.score import MetricValue
     from medarena.store import Store
     from medarena.tuning import SweepProgress, TrialRecord
 
@@ -56,7 +56,7 @@ class SubmissionResult:
     name: str
     team: str
     split_hash: str
-    scores: dict[str, Score]
+    scores: dict[str, MetricValue]
     best_params: dict[str, Any]
     trials: list[TrialRecord]
     sweep_seconds: float
@@ -157,7 +157,6 @@ class Arena:
         on_trial: TrialCallback | None = None,
     ) -> SubmissionResult:
         """Validate, sweep, score and record one submission; see the module docstring."""
-        from medarena.scoring.score import score_classification
         from medarena.tracking import Tracker
         from medarena.tuning import run_sweep
         from medarena.tuning.sweep import base_config, dry_run
@@ -247,13 +246,7 @@ class Arena:
                 on_trial=record,
             )
             stage("scoring on the hidden test set")
-            assert sweep.best.outcome.test_proba is not None
-            scores = score_classification(
-                data.test_labels,
-                sweep.best.outcome.test_proba,
-                spec.metrics.names,
-                seed=spec.budget.seed,
-            )
+            scores = self._score(spec, data, sweep.best.outcome.test_predictions)
         except BaseException as exc:
             message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
             self.store.finish_submission(submission_id, status="failed", error=message)
@@ -289,6 +282,18 @@ class Arena:
             workers=pool.size,
             mlflow_run_id=parent,
         )
+
+    def _score(self, spec: TaskSpec, data: TaskData, predictions: Any) -> dict[str, MetricValue]:
+        """The best model's test predictions against the hidden labels: the task's metrics."""
+        from medarena.scoring.score import score_predictions
+
+        if predictions is None:
+            raise PlatformError("the best trial returned no test predictions")
+        scores = score_predictions(
+            spec.kind, predictions, data.reference("test"), conventions=spec.conventions(),
+            seed=spec.budget.seed,
+        )  # fmt: skip
+        return {name: scores[name] for name in spec.metrics.names}
 
     def leaderboard(self, task_name: str) -> pd.DataFrame:
         """The ranked leaderboard of a task (its newest version)."""

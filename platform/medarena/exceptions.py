@@ -6,6 +6,7 @@
     ├── UserError               shown to the user as it is: what, where, how to fix
     │   ├── TaskNotFoundError       an unknown task name; lists the known ones
     │   ├── TaskSpecError           a task.yaml that does not validate
+    │   ├── DatasetError            data a reader cannot use: missing folder, corrupt file, bad label
     │   ├── SplitMismatchError      results from different splits of one task would be mixed
     │   ├── SubmissionError         a submission folder that does not validate or fails its dry run
     │   ├── TrialError              the submitted code raised inside a trial
@@ -54,3 +55,7 @@ class PlatformError(MedArenaError):
 
 class PredictionFileError(UserError):
     """A reference, prediction or case-list file that cannot be scored."""
+
+
+class DatasetError(UserError):
+    """A task's data that cannot be read as declared: names the file or case and how to fix it."""

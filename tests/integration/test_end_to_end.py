@@ -158,7 +158,7 @@ def test_test_labels_never_reach_a_worker(arena: Arena, make_submission, tmp_pat
     seen = set().union(*reports)
     val_labels = data.arrays.labels[data.split == "val"]
     assert _digest(val_labels) in seen  # the scan works: it sees labels that are shipped
-    assert _digest(data.test_labels) not in seen
+    assert _digest(data.reference("test").labels) not in seen
 
 
 def test_a_failing_dry_run_writes_nothing(arena: Arena, make_submission) -> None:  # type: ignore[no-untyped-def]

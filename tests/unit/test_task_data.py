@@ -81,9 +81,12 @@ def test_worker_data_has_no_test_labels(catalogue: Path, tmp_path: Path) -> None
     data = load_task_data(spec, cache_dir=tmp_path / "cache")
     worker = data.worker_data()
     names = {f.name for f in dataclasses.fields(worker)}
-    assert names == {"train_x", "train_y", "val_x", "val_y", "test_x", "num_classes"}
-    assert len(worker.test_x) == data.size("test") == len(data.test_labels)
-    assert len(worker.train_y) + len(worker.val_y) + len(worker.test_x) == 600
+    assert names == {
+        "kind", "num_classes", "train_x", "train_y", "val_x", "val_reference", "test_x",
+        "test_spacing", "test_origin",
+    }  # fmt: skip
+    assert len(worker.test_x) == data.size("test") == len(data.reference("test"))
+    assert len(worker.train_y) + len(worker.val_reference) + len(worker.test_x) == 600
 
 
 def test_cache_round_trip_gives_the_same_hash(catalogue: Path, tmp_path: Path) -> None:

@@ -5,10 +5,17 @@ model costs less. So a pool starts its workers once per task, puts the task's :c
 into the object store once (every worker maps the same arrays, zero-copy), and then feeds the
 workers one trial at a time. Submitted code is shipped with each job as bytes and imported once
 per worker, keyed by its hash; no shared filesystem is needed.
+
+Resources: each worker is an actor with the task's ``num_cpus`` and ``num_gpus`` (fractions of a
+GPU included, so several small trials share one device); Ray packs the actors onto the cluster's
+free slots. Faults: a worker whose process dies (killed, out of memory, a crash in native code)
+is replaced by a new actor with the same data, and the job it was running comes back as a
+:class:`TrialResult` with ``lost=True`` so that the caller can run it again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,21 +28,36 @@ from medarena.tasks.data import WorkerData
 
 @dataclass(frozen=True)
 class TrialJob:
-    """One unit of work: a configuration of a submission, with the submission's files."""
+    """One unit of work: a configuration of a submission, with the submission's files.
+
+    ``attempt`` counts from 1; a job whose worker died is submitted again with the next number.
+    """
 
     key: int
     config: TrialConfig
     files: dict[str, bytes]
     dry_run: bool = False
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
 class TrialResult:
-    """A finished job: its outcome, or for a dry run the error text ('' when it passed)."""
+    """A finished job: its outcome, or for a dry run the error text ('' when it passed).
+
+    ``lost`` is true when the worker's process died during the job; the outcome then carries the
+    platform's description of the failure, and the worker has already been replaced.
+    """
 
     job: TrialJob
     outcome: TrialOutcome
     worker: int
+    node_id: str = ""
+    lost: bool = False
+
+
+#: A function the worker calls after each epoch with (trial key, epoch, metrics row); returns true
+#: when the trial should stop (pruning). Built by the driver; it must be picklable.
+EpochHook = Callable[[int, int, dict[str, float]], bool]
 
 
 class _TrialWorker:
@@ -66,36 +88,65 @@ class _TrialWorker:
             return TrialOutcome(ok=not error, error=error)
         return run_trial(model_cls, self.data, config)
 
-    def ping(self) -> bool:
-        return True
+    def node_id(self) -> str:
+        """The Ray node this worker runs on (it also proves the worker has started)."""
+        return str(ray.get_runtime_context().get_node_id())
 
 
 class WorkerPool:
-    """``size`` trial workers for one task, each with ``cpus`` CPUs and ``gpus`` GPUs."""
+    """``size`` trial workers for one task, each with ``cpus`` CPUs and ``gpus`` GPUs.
+
+    Not thread safe: one driver thread submits jobs and collects results.
+    """
 
     def __init__(
-        self, data: WorkerData, *, size: int, cpus: float = 1.0, gpus: float = 0.0
+        self,
+        data: WorkerData,
+        *,
+        size: int,
+        cpus: float = 1.0,
+        gpus: float = 0.0,
+        runtime_env: dict[str, Any] | None = None,
     ) -> None:
         if size < 1:
             raise PlatformError("a worker pool needs at least one worker")
-        actor = ray.remote(_TrialWorker).options(num_cpus=cpus, num_gpus=gpus)
-        data_ref = ray.put(data)
+        options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": gpus, "max_restarts": 0}
+        if runtime_env:
+            options["runtime_env"] = runtime_env
+        self._actor = ray.remote(_TrialWorker).options(**options)
+        self._threads = max(1, round(cpus))
+        self._data_ref = ray.put(data)
         self.size = size
-        self._workers: list[Any] = [actor.remote(data_ref, round(cpus) or 1) for _ in range(size)]
+        self.cpus = cpus
+        self.gpus = gpus
+        self.replaced = 0
+        self._workers: list[Any] = [self._start() for _ in range(size)]
+        self._nodes: list[str] = [""] * size
         self._idle = list(range(size))
         self._running: dict[Any, tuple[TrialJob, int]] = {}
+
+    def _start(self) -> Any:
+        return self._actor.remote(self._data_ref, self._threads)
 
     @staticmethod
     def plan_size(*, cluster_cpus: float, cluster_gpus: float, cpus: float, gpus: float) -> int:
         """How many workers of the given shape fit on the cluster at once."""
         fits = int(cluster_cpus // cpus) if cpus > 0 else 1 << 30
         if gpus > 0:
-            fits = min(fits, int(cluster_gpus // gpus))
+            fits = min(fits, int(round(cluster_gpus / gpus, 6)))
         return max(fits, 0)
 
     def ready(self) -> None:
         """Block until every worker has started (imports done, data mapped)."""
-        ray.get([w.ping.remote() for w in self._workers])
+        try:
+            self._nodes = ray.get([w.node_id.remote() for w in self._workers])
+        except ray.exceptions.RayError as exc:
+            raise PlatformError(f"trial workers failed to start: {exc}") from exc
+
+    @property
+    def node_ids(self) -> list[str]:
+        """The Ray node of each worker (known once :meth:`ready` returned)."""
+        return list(self._nodes)
 
     @property
     def idle(self) -> int:
@@ -111,16 +162,51 @@ class WorkerPool:
         ref = self._workers[worker].run.remote(job)
         self._running[ref] = (job, worker)
 
-    def next_result(self) -> TrialResult:
-        """Wait for the next job to finish; call only while :attr:`running` is positive."""
-        done, _ = ray.wait(list(self._running), num_returns=1)
+    def next_result(self, timeout: float | None = None) -> TrialResult | None:
+        """Wait for the next job to finish; call only while :attr:`running` is positive.
+
+        Returns ``None`` if nothing finished within ``timeout`` seconds (``None``: wait).
+        """
+        done, _ = ray.wait(list(self._running), num_returns=1, timeout=timeout)
+        if not done:
+            return None
         job, worker = self._running.pop(done[0])
-        self._idle.append(worker)
         try:
             outcome: TrialOutcome = ray.get(done[0])
+        except ray.exceptions.RayActorError as exc:
+            self._replace(worker)
+            return TrialResult(
+                job=job,
+                outcome=TrialOutcome(ok=False, error=f"the trial's worker process died: {exc}"),
+                worker=worker,
+                node_id=self._nodes[worker],
+                lost=True,
+            )
         except ray.exceptions.RayError as exc:
+            self._idle.append(worker)
             raise PlatformError(f"trial worker {worker} failed: {exc}") from exc
-        return TrialResult(job=job, outcome=outcome, worker=worker)
+        self._idle.append(worker)
+        return TrialResult(job=job, outcome=outcome, worker=worker, node_id=self._nodes[worker])
+
+    def _replace(self, worker: int) -> None:
+        """Start a new actor in place of a dead one; it becomes idle once it answers."""
+        ray.kill(self._workers[worker], no_restart=True)
+        self._workers[worker] = self._start()
+        self.replaced += 1
+        try:
+            self._nodes[worker] = ray.get(self._workers[worker].node_id.remote())
+        except ray.exceptions.RayError as exc:
+            raise PlatformError(f"could not replace dead trial worker {worker}: {exc}") from exc
+        self._idle.append(worker)
+
+    def cancel(self) -> list[TrialJob]:
+        """Stop every running job (its worker is replaced); returns the jobs that were stopped."""
+        jobs = []
+        for ref, (job, worker) in list(self._running.items()):
+            del self._running[ref]
+            jobs.append(job)
+            self._replace(worker)
+        return jobs
 
     def shutdown(self) -> None:
         for worker in self._workers:

@@ -32,28 +32,19 @@ from medarena.metrics import (
     DetectionConventions,
     SegmentationConventions,
     aggregate,
-    aggregate_resampled,
     available_metrics,
-    bootstrap_ci,
-    bootstrap_indices,
     case_scores,
-    froc_bootstrap,
     match_candidates,
     per_class_statistics,
-    percentile_interval,
-    sensitivity_at,
 )
 from medarena.metrics.classification import predicted_class
-from medarena.metrics.detection import detection_sensitivity, fps_per_scan
 from medarena.scoring import prediction_files as pf
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    """An aggregate score and its bootstrap interval."""
-
-    value: float
-    ci: tuple[float, float]
+from medarena.scoring.score import (
+    MetricValue,
+    score_classification,
+    score_detection,
+    score_segmentation,
+)
 
 
 @dataclass
@@ -154,23 +145,12 @@ def evaluate_classification(
             missing.append(case)
             scores[i] = 1.0 / (n_classes - 1)
             scores[i, y_true[i]] = 0.0
-    options: dict[str, dict[str, Any]] = {
-        "auc": {
-            "multi_class": conv.multi_class,
-            "average": conv.average,
-            "absent_class": conv.absent_class,
-        },
-        "top_k_accuracy": {"k": conv.top_k},
-    }
-    metrics: dict[str, MetricValue] = {}
-    for info in available_metrics("classification"):
-        kwargs = options.get(info.name, {})
-        try:
-            value = info.compute(y_true, scores, **kwargs)
-        except ValueError as exc:
-            raise PredictionFileError(f"{reference}: {exc}") from exc
-        ci = bootstrap_ci(info.compute, y_true, scores, n_samples=n_bootstrap, seed=seed, **kwargs)
-        metrics[info.name] = MetricValue(float(value), ci)
+    try:
+        metrics = score_classification(
+            y_true, scores, conventions=conv, n_bootstrap=n_bootstrap, seed=seed
+        )
+    except ValueError as exc:
+        raise PredictionFileError(f"{reference}: {exc}") from exc
     predicted = predicted_class(scores)
     per_case = [
         {
@@ -246,16 +226,7 @@ def evaluate_segmentation(
             row.update({name: float(values[name][i, j]) for name in names})
             row["missing"] = case in missing
             per_case.append(row)
-    idx = bootstrap_indices(len(case_ids), n_samples=n_bootstrap, seed=seed)
-    metrics = {
-        name: MetricValue(
-            aggregate(values[name], aggregation=conv.aggregation),
-            percentile_interval(
-                aggregate_resampled(values[name], idx, aggregation=conv.aggregation)
-            ),
-        )
-        for name in names
-    }
+    metrics = score_segmentation(values, conventions=conv, n_bootstrap=n_bootstrap, seed=seed)
     per_class = {
         str(label): {
             name: aggregate(values[name][:, j : j + 1], aggregation="class") for name in names
@@ -332,23 +303,7 @@ def evaluate_detection(
         candidate_score=pred.value,
         default_diameter_mm=conv.default_diameter_mm,
     )
-    opts: dict[str, Any] = {
-        "operating_points": conv.operating_points,
-        "interpolation": conv.interpolation,
-    }
-    sens = sensitivity_at(matches, **opts)
-    boot = froc_bootstrap(matches, n_samples=n_bootstrap, seed=seed, **opts)
-    metrics = {
-        "cpm": MetricValue(float(np.mean(sens)), percentile_interval(boot.cpm)),
-        "sensitivity": MetricValue(
-            detection_sensitivity(matches), percentile_interval(boot.detection_sensitivity)
-        ),
-        "fps_per_scan": MetricValue(fps_per_scan(matches), percentile_interval(boot.fps_per_scan)),
-    }
-    for k, point in enumerate(conv.points):
-        metrics[f"sensitivity_at_{point:g}_fp"] = MetricValue(
-            float(sens[k]), percentile_interval(boot.sensitivity[:, k])
-        )
+    metrics = score_detection(matches, conventions=conv, n_bootstrap=n_bootstrap, seed=seed)
     n_les = np.bincount(matches.lesion_scan, minlength=len(scans))
     n_det = np.bincount(
         matches.lesion_scan[np.isfinite(matches.lesion_score)], minlength=len(scans)

@@ -1,45 +1,160 @@
-"""Score a model's test predictions against the hidden labels, with bootstrap intervals.
+"""Scores with bootstrap intervals from in-memory predictions and ground truth.
 
-Runs only in the trusted process, which alone holds the test labels.
+The one implementation of scoring: the platform's scorer (which alone holds the test labels)
+and ``medarena evaluate`` (which reads prediction files first) both call these functions.
+Every aggregate gets a seeded, case-level (scan-level for detection) bootstrap interval.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from medarena.exceptions import PlatformError
-from medarena.metrics import bootstrap_ci, get_metric
+from medarena.metrics import (
+    ClassificationConventions,
+    DetectionConventions,
+    DetectionMatches,
+    SegmentationConventions,
+    aggregate,
+    aggregate_resampled,
+    available_metrics,
+    bootstrap_ci,
+    bootstrap_indices,
+    froc_bootstrap,
+    percentile_interval,
+    sensitivity_at,
+)
+from medarena.metrics.detection import detection_sensitivity, fps_per_scan
+from medarena.tasks.kinds import Candidates, Reference
+from medarena.tasks.kinds.detection import match_findings
+from medarena.tasks.kinds.segmentation import foreground_labels, segmentation_values
+
+Conventions = ClassificationConventions | SegmentationConventions | DetectionConventions
 
 
 @dataclass(frozen=True)
-class Score:
-    """A metric's value on the test set and its bootstrap confidence interval."""
+class MetricValue:
+    """An aggregate score and its bootstrap interval."""
 
     value: float
-    ci_low: float
-    ci_high: float
+    ci: tuple[float, float]
+
+    @property
+    def ci_low(self) -> float:
+        return self.ci[0]
+
+    @property
+    def ci_high(self) -> float:
+        return self.ci[1]
 
     def as_tuple(self) -> tuple[float, float, float]:
-        return (self.value, self.ci_low, self.ci_high)
+        return (self.value, self.ci[0], self.ci[1])
 
 
 def score_classification(
-    labels: npt.NDArray[np.int64],
-    proba: npt.NDArray[np.float64],
-    metrics: list[str],
+    y_true: npt.NDArray[np.integer],
+    scores: npt.NDArray[np.floating],
     *,
+    conventions: ClassificationConventions | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
-) -> dict[str, Score]:
-    """Each metric's value and 95% interval (case-level bootstrap, seeded)."""
-    if proba.shape[0] != labels.shape[0]:
-        raise PlatformError(f"{proba.shape[0]} predictions for {labels.shape[0]} test cases")
-    scores = {}
-    for name in metrics:
-        info = get_metric(name)
-        low, high = bootstrap_ci(info.compute, labels, proba, n_samples=n_bootstrap, seed=seed)
-        scores[name] = Score(info.compute(labels, proba), low, high)
-    return scores
+) -> dict[str, MetricValue]:
+    """Every classification metric over all cases, each with its bootstrap interval."""
+    conv = conventions or ClassificationConventions()
+    options: dict[str, dict[str, Any]] = {
+        "auc": {
+            "multi_class": conv.multi_class,
+            "average": conv.average,
+            "absent_class": conv.absent_class,
+        },
+        "top_k_accuracy": {"k": conv.top_k},
+    }
+    out: dict[str, MetricValue] = {}
+    for info in available_metrics("classification"):
+        kwargs = options.get(info.name, {})
+        value = info.compute(y_true, scores, **kwargs)
+        ci = bootstrap_ci(info.compute, y_true, scores, n_samples=n_bootstrap, seed=seed, **kwargs)
+        out[info.name] = MetricValue(float(value), ci)
+    return out
+
+
+def score_segmentation(
+    values: dict[str, npt.NDArray[np.float64]],
+    *,
+    conventions: SegmentationConventions | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
+    """Aggregate per-case, per-label values ``{metric: (n_cases, n_labels)}`` with intervals."""
+    conv = conventions or SegmentationConventions()
+    n_cases = len(next(iter(values.values())))
+    idx = bootstrap_indices(n_cases, n_samples=n_bootstrap, seed=seed)
+    return {
+        name: MetricValue(
+            aggregate(v, aggregation=conv.aggregation),
+            percentile_interval(aggregate_resampled(v, idx, aggregation=conv.aggregation)),
+        )
+        for name, v in values.items()
+    }
+
+
+def score_detection(
+    matches: DetectionMatches,
+    *,
+    conventions: DetectionConventions | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
+    """CPM, sensitivity, false positives per scan and sensitivity at each operating point."""
+    conv = conventions or DetectionConventions()
+    opts: dict[str, Any] = {
+        "operating_points": conv.operating_points,
+        "interpolation": conv.interpolation,
+    }
+    sens = sensitivity_at(matches, **opts)
+    boot = froc_bootstrap(matches, n_samples=n_bootstrap, seed=seed, **opts)
+    out = {
+        "cpm": MetricValue(float(np.mean(sens)), percentile_interval(boot.cpm)),
+        "sensitivity": MetricValue(
+            detection_sensitivity(matches), percentile_interval(boot.detection_sensitivity)
+        ),
+        "fps_per_scan": MetricValue(fps_per_scan(matches), percentile_interval(boot.fps_per_scan)),
+    }
+    for k, point in enumerate(conv.points):
+        out[f"sensitivity_at_{point:g}_fp"] = MetricValue(
+            float(sens[k]), percentile_interval(boot.sensitivity[:, k])
+        )
+    return out
+
+
+def score_predictions(
+    kind: str,
+    predictions: Any,
+    reference: Reference,
+    *,
+    conventions: Conventions | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, MetricValue]:
+    """A trained model's predictions of a task's cases, scored against their ground truth."""
+    if kind == "classification":
+        assert conventions is None or isinstance(conventions, ClassificationConventions)
+        return score_classification(
+            reference.labels, predictions, conventions=conventions, n_bootstrap=n_bootstrap,
+            seed=seed,
+        )  # fmt: skip
+    if kind == "segmentation":
+        assert conventions is None or isinstance(conventions, SegmentationConventions)
+        values = segmentation_values(
+            predictions, reference, labels=foreground_labels(reference), conventions=conventions
+        )
+        return score_segmentation(
+            values, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed
+        )
+    assert isinstance(predictions, Candidates)
+    assert conventions is None or isinstance(conventions, DetectionConventions)
+    matches = match_findings(predictions, reference, conventions=conventions)
+    return score_detection(matches, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed)

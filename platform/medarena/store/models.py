@@ -76,6 +76,7 @@ class TrialRow(Base):
     epochs: Mapped[int]
     fit_seconds: Mapped[float]
     error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=1)  # > 1: the worker died and it was re-run
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="trials")
 

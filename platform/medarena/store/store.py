@@ -105,6 +105,7 @@ class Store:
         epochs: int,
         fit_seconds: float,
         error: str,
+        attempts: int = 1,
     ) -> None:
         with self.session() as s, s.begin():
             s.add(
@@ -118,8 +119,56 @@ class Store:
                     epochs=epochs,
                     fit_seconds=fit_seconds,
                     error=error,
+                    attempts=attempts,
                 )
             )
+
+    def trials(self, submission_id: int) -> list[TrialRow]:
+        """The recorded trials of a submission, by number."""
+        with self.session() as s:
+            query = select(TrialRow).filter_by(submission_id=submission_id).order_by(TrialRow.number)
+            return list(s.scalars(query))
+
+    def submission(self, submission_id: int) -> SubmissionRow | None:
+        with self.session() as s:
+            return s.get(SubmissionRow, submission_id)
+
+    def update_submission(self, submission_id: int, **values: Any) -> None:
+        """Set columns of a submission row (``status``, ``study_name``, ``error``, ...)."""
+        with self.session() as s, s.begin():
+            row = s.get_one(SubmissionRow, submission_id)
+            for name, value in values.items():
+                if not hasattr(SubmissionRow, name):
+                    raise AttributeError(f"submissions have no column {name!r}")
+                setattr(row, name, value)
+
+    def progress(self, submission_id: int) -> dict[str, Any]:
+        """Where a submission stands, for a web page: status, trials done/failed/pruned of the
+        total, and the best validation value so far (``None`` before any)."""
+        with self.session() as s:
+            row = s.get_one(SubmissionRow, submission_id)
+            primary = s.get_one(TaskRow, row.task_id).primary_metric
+            trials = list(s.scalars(select(TrialRow).filter_by(submission_id=submission_id)))
+        from medarena.metrics import get_metric
+
+        info = get_metric(primary)
+        values = [t.value for t in trials if t.state == "complete" and t.value is not None]
+        best = None
+        for value in values:
+            if best is None or info.better(value, best):
+                best = value
+        return {
+            "submission_id": submission_id,
+            "status": row.status,
+            "total": row.n_trials,
+            "done": len(trials),
+            "failed": sum(t.state == "failed" for t in trials),
+            "pruned": sum(t.state == "pruned" for t in trials),
+            "retried": sum(t.attempts - 1 for t in trials),
+            "best_value": best,
+            "metric": primary,
+            "error": row.error,
+        }
 
     def finish_submission(
         self,

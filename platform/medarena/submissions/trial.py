@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from medarena.metrics import get_metric
+from medarena.tasks.kinds import get_kind
+from medarena.tasks.kinds._base import Predictions
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -60,7 +62,7 @@ class TrialOutcome:
     epochs: int = 0
     fit_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
-    test_proba: npt.NDArray[np.float64] | None = None
+    test_predictions: Predictions | None = None
     error: str = ""
 
 
@@ -115,12 +117,7 @@ def user_traceback(exc: BaseException) -> str:
 
 
 def _loader(
-    x: npt.NDArray[np.float32],
-    y: npt.NDArray[np.int64],
-    *,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
+    x: npt.NDArray[np.float32], y: npt.NDArray[Any], *, batch_size: int, shuffle: bool, seed: int
 ) -> torch.utils.data.DataLoader[Any]:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -130,10 +127,10 @@ def _loader(
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def predict_proba(
-    model: pl.LightningModule, x: npt.NDArray[np.float32], *, batch_size: int = 512
-) -> npt.NDArray[np.float64]:
-    """Softmax of the model's logits for every row of ``x``, in evaluation mode."""
+def raw_outputs(
+    model: pl.LightningModule, x: npt.NDArray[np.float32], *, batch_size: int = 64
+) -> list[npt.NDArray[np.float32]]:
+    """The model's outputs (logits) for ``x`` in evaluation mode, one array per batch."""
     import torch
 
     was_training = model.training
@@ -142,10 +139,28 @@ def predict_proba(
     with torch.inference_mode():
         for start in range(0, len(x), batch_size):
             batch = torch.from_numpy(x[start : start + batch_size]).to(model.device)
-            logits = model(batch)
-            outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            outputs.append(model(batch).float().cpu().numpy())
     model.train(was_training)
-    return np.concatenate(outputs).astype(np.float64)
+    return outputs
+
+
+def predict(
+    model: pl.LightningModule,
+    data: WorkerData,
+    x: npt.NDArray[np.float32],
+    *,
+    spacing: npt.NDArray[np.float64],
+    origin: npt.NDArray[np.float64],
+) -> Predictions:
+    """Predictions in the task kind's form (probabilities, label maps or candidates)."""
+    kind = get_kind(data.kind)
+    parts, offsets, start = [], [], 0
+    for logits in raw_outputs(model, x):
+        stop = start + len(logits)
+        parts.append(kind.decode(logits, spacing=spacing[start:stop], origin=origin[start:stop]))
+        offsets.append(start)
+        start = stop
+    return kind.concat(parts, offsets=offsets)
 
 
 def _make_scorer(data: WorkerData, config: TrialConfig, outcome: TrialOutcome) -> pl.Callback:
@@ -154,6 +169,7 @@ def _make_scorer(data: WorkerData, config: TrialConfig, outcome: TrialOutcome) -
 
     primary = config.metrics[0]
     primary_info = get_metric(primary)
+    kind = get_kind(data.kind)
 
     class EpochScorer(pl.Callback):
         def __init__(self) -> None:
@@ -177,12 +193,15 @@ def _make_scorer(data: WorkerData, config: TrialConfig, outcome: TrialOutcome) -
                 self.losses.append(float(loss))
 
         def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-            proba = predict_proba(pl_module, data.val_x)
+            val = data.val_reference
+            predictions = predict(
+                pl_module, data, data.val_x, spacing=val.spacing, origin=val.origin
+            )
             row = {"epoch": float(trainer.current_epoch)}
             if self.losses:
                 row["train_loss"] = float(np.mean(self.losses))
-            for name in config.metrics:
-                row[f"val_{name}"] = get_metric(name).compute(data.val_y, proba)
+            scores = kind.validation_scores(predictions, val, config.metrics)
+            row.update({f"val_{name}": value for name, value in scores.items()})
             outcome.history.append(row)
             outcome.epochs = trainer.current_epoch + 1
             value = row[f"val_{primary}"]
@@ -260,7 +279,9 @@ def run_trial(
             )
         model.load_state_dict(best_state)
         if predict_test:
-            outcome.test_proba = predict_proba(model, data.test_x)
+            outcome.test_predictions = predict(
+                model, data, data.test_x, spacing=data.test_spacing, origin=data.test_origin
+            )
         outcome.ok = True
     except Exception as exc:
         outcome.error = user_traceback(exc)
@@ -268,7 +289,7 @@ def run_trial(
 
 
 def dry_run(model_cls: type, data: WorkerData, config: TrialConfig) -> str:
-    """Build the model, fit one batch and predict two cases; return '' or what went wrong."""
+    """Build the model, fit one batch and run two cases; return '' or what went wrong."""
     import lightning.pytorch as pl
 
     try:
@@ -279,15 +300,21 @@ def dry_run(model_cls: type, data: WorkerData, config: TrialConfig) -> str:
             data.train_x, data.train_y, batch_size=batch_size, shuffle=False, seed=config.seed
         )
         _trainer(config, fast_dev_run=1).fit(model, train_dataloaders=train)
-        proba = predict_proba(model, data.val_x[:2])
+        (outputs,) = raw_outputs(model, data.val_x[:2])
     except Exception as exc:
         return user_traceback(exc)
-    expected = (min(2, len(data.val_x)), data.num_classes)
-    if proba.shape != expected:
-        return (
-            f"forward() must return logits of shape (batch, num_classes) = {expected}, "
-            f"got {proba.shape}"
-        )
-    if not np.all(np.isfinite(proba)):
-        return "forward() returned non-finite logits (NaN or infinity) in the dry run"
+    channels = get_kind(data.kind).output_channels(data.num_classes)
+    n = min(2, len(data.val_x))
+    expected = (
+        (n, channels) if data.kind == "classification" else (n, channels, *data.input_shape[1:])
+    )
+    if outputs.shape != expected:
+        what = "logits of shape (batch, num_classes)"
+        if data.kind == "segmentation":
+            what = "logits of shape (batch, num_classes, *spatial) at the input's resolution"
+        elif data.kind == "detection":
+            what = "a heatmap of logits of shape (batch, 1, *spatial) at the input's resolution"
+        return f"forward() must return {what} = {expected}, got {outputs.shape}"
+    if not np.all(np.isfinite(outputs)):
+        return "forward() returned non-finite values (NaN or infinity) in the dry run"
     return ""

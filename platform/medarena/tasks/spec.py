@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from medarena.exceptions import TaskSpecError
 from medarena.yamlfile import format_validation_error, read_yaml_mapping
+
+if TYPE_CHECKING:
+    from medarena.metrics import (
+        ClassificationConventions,
+        DetectionConventions,
+        SegmentationConventions,
+    )
+
+    Conventions = ClassificationConventions | SegmentationConventions | DetectionConventions
 
 
 class _Strict(BaseModel):
@@ -39,19 +57,37 @@ class PreprocessingSpec(_Strict):
 
 
 class SplitSpec(_Strict):
-    """How cases are divided into train, validation and test; fixed by ``seed``."""
+    """How cases are divided into train, validation and test; fixed by ``seed``.
 
-    method: Literal["stratified", "random"] = "stratified"
+    ``stratified`` and ``random`` draw the split from ``seed`` in the ``train``/``val``/``test``
+    proportions; ``predefined`` takes the split the dataset ships with (MedMNIST's); ``file``
+    reads a CSV ``case_id,split`` named by ``file`` (relative to the task folder). Every method
+    keeps all cases of a patient in one split.
+    """
+
+    method: Literal["stratified", "random", "predefined", "file"] = "stratified"
     train: float = Field(0.6, gt=0, lt=1)
     val: float = Field(0.2, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    file: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _file_beside_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A relative ``file`` is relative to the folder of the task.yaml that names it."""
+        task_dir = (info.context or {}).get("task_dir")
+        if value is None or task_dir is None or value.startswith(("~", "$")):
+            return value
+        return value if Path(value).is_absolute() else str(Path(task_dir) / value)
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitSpec:
         total = self.train + self.val + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + val + test must be 1, got {total:g}")
+        if (self.method == "file") != (self.file is not None):
+            raise ValueError("'file' names the split CSV and goes with 'method: file' only")
         return self
 
 
@@ -60,6 +96,10 @@ class MetricsSpec(_Strict):
 
     primary: str
     report: list[str] = Field(default_factory=list)
+    conventions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of the kind's conventions class (see docs/metrics.md)",
+    )
 
     @property
     def names(self) -> list[str]:
@@ -85,6 +125,7 @@ class Budget(_Strict):
     batch_size: int = Field(64, ge=1)
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
+    time_limit_s: float | None = Field(None, gt=0, description="wall-clock limit of one trial")
     seed: int = 0
 
 
@@ -114,14 +155,37 @@ class TaskSpec(_Strict):
         wrong = [m for m in self.metrics.names if get_metric(m).kind != self.kind]
         if wrong:
             raise ValueError(f"metric(s) {wrong} do not apply to a {self.kind} task")
+        self.conventions()
         return self
+
+    def conventions(self) -> Conventions:
+        """The metric conventions of this task: the kind's defaults, overridden by the spec."""
+        from medarena.metrics import (
+            ClassificationConventions,
+            DetectionConventions,
+            SegmentationConventions,
+        )
+
+        cls: type[Conventions] = {
+            "classification": ClassificationConventions,
+            "segmentation": SegmentationConventions,
+            "detection": DetectionConventions,
+        }[self.kind]
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(self.metrics.conventions) - known)
+        if unknown:
+            raise ValueError(
+                f"metrics.conventions: unknown option(s) {unknown} for {self.kind}; "
+                f"known: {sorted(known)}"
+            )
+        return cls(**self.metrics.conventions)
 
 
 def load_task_spec(path: Path) -> TaskSpec:
     """Read and validate a task.yaml; errors name the file and the field."""
     data = read_yaml_mapping(path, error=TaskSpecError)
     try:
-        return TaskSpec.model_validate(data)
+        return TaskSpec.model_validate(data, context={"task_dir": str(path.parent)})
     except ValidationError as exc:
         raise TaskSpecError(format_validation_error(path, exc)) from exc
 

@@ -1,27 +1,48 @@
 """The sweep: an Optuna random search, seeded and stored in SQL, run on a worker pool.
 
 The driver asks the study for configurations with ask/tell and keeps every worker busy: as soon as
-a trial finishes, its result is told to the study and the next configuration is started. The
-random sampler draws in ask order, so the same seed gives the same configurations.
+a trial finishes, the next configuration is started, then the finished trial is recorded (the
+caller's ``on_trial``: store, predictions, MLflow) and only then told to the study.
+
+Determinism: the configuration of trial *n* is drawn by a random sampler seeded with
+:func:`slot_seed` ``(seed, n)``, so it depends only on the task's seed and the trial's number,
+never on the order in which trials finish, and a resumed sweep draws exactly what an
+uninterrupted one would. Trial *n* trains with seed ``seed + n``.
+
+Faults: a trial whose worker process died is run again (same parameters, same seed) up to
+:data:`MAX_ATTEMPTS` times. A sweep whose driver died is continued by calling :func:`run_sweep`
+again with the same study and the trials already recorded (``finished``): those are neither lost
+nor run again; trials the study still shows as running (in flight when the driver died) are run
+again with their own parameters.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
 import optuna
 
-from medarena.exceptions import SubmissionError, TrialError
+from medarena.exceptions import PlatformError, SubmissionError, TrialError
 from medarena.execution import TrialJob, WorkerPool
 from medarena.metrics import get_metric
 from medarena.submissions import SubmissionBundle
 from medarena.submissions.trial import TrialConfig, TrialOutcome
 from medarena.tasks import TaskSpec
 from medarena.tuning.space import to_distributions
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+"""How many times a trial is started when its worker process keeps dying."""
+
+TrialState = Literal["complete", "failed", "pruned"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +51,10 @@ class TrialRecord:
 
     number: int
     params: dict[str, Any]
-    state: Literal["complete", "failed"]
+    state: TrialState
     outcome: TrialOutcome
+    attempts: int = 1
+    node_id: str = ""
 
     @property
     def value(self) -> float:
@@ -40,18 +63,34 @@ class TrialRecord:
 
 @dataclass
 class SweepProgress:
-    """Where a sweep stands; passed to the progress callback after every trial."""
+    """Where a sweep stands; passed to the progress callback after every trial.
+
+    ``done`` counts every finished trial, including ``restored`` ones finished by an earlier
+    driver of the same sweep; ``retried`` counts re-runs after a worker died.
+    """
 
     total: int
     done: int = 0
     failed: int = 0
+    pruned: int = 0
     running: int = 0
+    retried: int = 0
+    restored: int = 0
     best_value: float = math.nan
+    best_number: int = -1
     started: float = field(default_factory=time.perf_counter)
 
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    @property
+    def eta(self) -> float:
+        """Seconds until the last trial finishes, from this run's pace (NaN before any)."""
+        finished_here = self.done - self.restored
+        if finished_here <= 0:
+            return math.nan
+        return self.elapsed / finished_here * (self.total - self.done)
 
 
 @dataclass(frozen=True)
@@ -62,6 +101,20 @@ class SweepResult:
     trials: list[TrialRecord]
     best: TrialRecord
     wall_seconds: float
+
+
+class SweepCancelled(Exception):  # noqa: N818  (a signal, not an error of the sweep)
+    """Raised by :func:`run_sweep` when ``should_stop`` answered true; running trials stopped."""
+
+
+def slot_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial ``number`` of a sweep seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def trial_seed(config: TrialConfig, number: int) -> int:
+    """The training seed of trial ``number``."""
+    return config.seed + number
 
 
 def base_config(bundle: SubmissionBundle, task: TaskSpec, *, use_gpu: bool) -> TrialConfig:
@@ -101,11 +154,33 @@ def dry_run(pool: WorkerPool, bundle: SubmissionBundle, config: TrialConfig) -> 
     job = TrialJob(key=-1, config=replace(config, params=params), files=bundle.files, dry_run=True)
     pool.submit(job)
     result = pool.next_result()
+    assert result is not None
     if not result.outcome.ok:
         raise SubmissionError(
             f"{bundle.source}: the dry run of {bundle.spec.entry_point} failed:\n"
             f"{result.outcome.error}"
         )
+
+
+def _direction(task: TaskSpec) -> Literal["maximize", "minimize"]:
+    return "maximize" if get_metric(task.metrics.primary).higher_is_better else "minimize"
+
+
+def open_study(task: TaskSpec, *, storage_url: str, study_name: str) -> optuna.Study:
+    """The sweep's study in SQL, created on first use."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(
+            study_name=study_name,
+            storage=storage_url,
+            sampler=optuna.samplers.RandomSampler(seed=task.budget.seed),
+            direction=_direction(task),
+            load_if_exists=True,
+        )
+    except Exception as exc:  # SQLAlchemy's and Optuna's errors
+        raise PlatformError(
+            f"cannot open the study {study_name!r} at {storage_url}: {exc}"
+        ) from exc
 
 
 def run_sweep(
@@ -118,69 +193,150 @@ def run_sweep(
     n_trials: int,
     config: TrialConfig,
     on_trial: Callable[[TrialRecord, SweepProgress], None] | None = None,
+    finished: dict[int, TrialRecord] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SweepResult:
-    """Search ``n_trials`` configurations with a seeded random sampler; return every trial.
+    """Run (or continue) the sweep until ``n_trials`` trials have finished; return every trial.
+
+    ``on_trial`` must record a trial durably before it returns: the study is told about the trial
+    only afterwards. ``finished`` are the trials a previous driver recorded (see the module
+    docstring). ``should_stop`` is polled about once a second; when it answers true the running
+    trials are stopped, marked failed in the study, and :class:`SweepCancelled` is raised.
 
     Raises :class:`TrialError` with the first error if every trial failed.
     """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    direction: Literal["maximize", "minimize"] = (
-        "maximize" if get_metric(task.metrics.primary).higher_is_better else "minimize"
-    )
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=storage_url,
-        sampler=optuna.samplers.RandomSampler(seed=task.budget.seed),
-        direction=direction,
-        load_if_exists=True,
-    )
+    study = open_study(task, storage_url=storage_url, study_name=study_name)
     distributions = to_distributions(bundle.spec.search_space)
     info = get_metric(task.metrics.primary)
     progress = SweepProgress(total=n_trials)
     records: list[TrialRecord] = []
-    pending: dict[int, optuna.Trial] = {}
-    asked = 0
+    queue: collections.deque[tuple[optuna.Trial, int]] = collections.deque()
+    trials: dict[int, optuna.Trial] = {}
+    recorded = dict(finished or {})
+
+    def note_best(record: TrialRecord) -> None:
+        if record.state != "complete":
+            return
+        if progress.best_number < 0 or _better(record.value, record.number):
+            progress.best_value, progress.best_number = record.value, record.number
+
+    def _better(value: float, number: int) -> bool:
+        """Better than the best so far; ties go to the lower trial number (order-independent)."""
+        best = progress.best_value
+        if math.isnan(best) or info.better(value, best):
+            return not math.isnan(value) or math.isnan(best) and number < progress.best_number
+        return value == best and number < progress.best_number
+
+    def tell(trial: optuna.Trial | int, record: TrialRecord) -> None:
+        if record.state == "complete":
+            study.tell(trial, record.value)
+        elif record.state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    # Continue what an earlier driver left: keep finished trials, re-run orphaned ones.
+    existing = study.get_trials(deepcopy=False)
+    for frozen in existing:
+        record = recorded.get(frozen.number)
+        if frozen.state.is_finished():
+            if record is None:
+                log.warning("trial %d is finished in the study but not recorded", frozen.number)
+                state: TrialState = (
+                    "complete" if frozen.state == optuna.trial.TrialState.COMPLETE else "failed"
+                )
+                value = frozen.value if frozen.value is not None else math.nan
+                record = TrialRecord(
+                    frozen.number, frozen.params, state, TrialOutcome(ok=False, best_value=value)
+                )
+        elif record is not None:
+            tell(frozen.number, record)  # recorded, but the driver died before telling the study
+        else:
+            trial = optuna.Trial(study, frozen._trial_id)
+            trials[frozen.number] = trial
+            queue.append((trial, 1))
+            continue
+        records.append(record)
+        note_best(record)
+    progress.done = progress.restored = len(records)
+    progress.failed = sum(r.state == "failed" for r in records)
+    progress.pruned = sum(r.state == "pruned" for r in records)
+    asked = len(existing)
+
+    def next_trial() -> tuple[optuna.Trial, int] | None:
+        nonlocal asked
+        if queue:
+            return queue.popleft()
+        if asked >= n_trials:
+            return None
+        study.sampler = optuna.samplers.RandomSampler(seed=slot_seed(task.budget.seed, asked))
+        trial = study.ask(distributions)
+        if trial.number != asked:
+            raise PlatformError(
+                f"study {study_name!r} gained trials from elsewhere while this sweep ran "
+                f"(expected trial {asked}, got {trial.number}); is another driver running it?"
+            )
+        asked += 1
+        trials[trial.number] = trial
+        return trial, 1
 
     def top_up() -> None:
-        nonlocal asked
-        while asked < n_trials and pool.idle:
-            trial = study.ask(distributions)
-            pending[trial.number] = trial
-            job_config = replace(config, params=trial.params, seed=config.seed + trial.number)
-            pool.submit(TrialJob(key=trial.number, config=job_config, files=bundle.files))
-            asked += 1
+        while pool.idle:
+            item = next_trial()
+            if item is None:
+                return
+            trial, attempt = item
+            job_config = replace(
+                config, params=dict(trial.params), seed=trial_seed(config, trial.number)
+            )
+            job = TrialJob(key=trial.number, config=job_config, files=bundle.files, attempt=attempt)
+            pool.submit(job)
 
     top_up()
     while pool.running:
-        result = pool.next_result()
-        trial = pending.pop(result.job.key)
+        if should_stop is not None and should_stop():
+            for job in pool.cancel():
+                study.tell(trials.pop(job.key), state=optuna.trial.TrialState.FAIL)
+            raise SweepCancelled(f"sweep {study_name!r} was cancelled")
+        result = pool.next_result(timeout=None if should_stop is None else 1.0)
+        if result is None:
+            continue
+        trial = trials[result.job.key]
         outcome = result.outcome
-        if outcome.ok:
-            study.tell(trial, outcome.best_value)
-            record = TrialRecord(trial.number, trial.params, "complete", outcome)
-            if math.isnan(progress.best_value) or info.better(
-                outcome.best_value, progress.best_value
-            ):
-                progress.best_value = outcome.best_value
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            record = TrialRecord(trial.number, trial.params, "failed", outcome)
-            progress.failed += 1
+        attempt = result.job.attempt
+        if result.lost and attempt < max_attempts:
+            log.warning(
+                "trial %d lost its worker (attempt %d); running it again", trial.number, attempt
+            )
+            queue.appendleft((trial, attempt + 1))
+            progress.retried += 1
+            top_up()
+            continue
+        if result.lost:
+            outcome = replace(
+                outcome,
+                error=f"platform error: the trial's worker process died in each of "
+                f"{attempt} attempts; the last time: {outcome.error}",
+            )
+        state = "complete" if outcome.ok else "failed"
+        record = TrialRecord(
+            trial.number, dict(trial.params), state, outcome, attempt, result.node_id
+        )
         top_up()  # keep the worker busy before recording the finished trial
         records.append(record)
+        note_best(record)
         progress.done += 1
+        progress.failed += state == "failed"
         progress.running = pool.running
         if on_trial is not None:
             on_trial(record, progress)
+        tell(trials.pop(trial.number), record)
 
-    completed = [r for r in records if r.state == "complete"]
-    if not completed:
-        raise TrialError(f"every trial failed; the first error was:\n{records[0].outcome.error}")
-    best = completed[0]
-    for record in completed[1:]:
-        if info.better(record.value, best.value):
-            best = record
     records.sort(key=lambda r: r.number)
+    if progress.best_number < 0:
+        raise TrialError(f"every trial failed; the first error was:\n{records[0].outcome.error}")
+    (best,) = (r for r in records if r.number == progress.best_number)
     return SweepResult(
         study_name=study_name, trials=records, best=best, wall_seconds=progress.elapsed
     )

@@ -65,7 +65,9 @@ class CaseArrays:
     ``labels`` depends on the kind: class indices ``(n,)`` for classification, integer label maps
     ``(n, *spatial)`` for segmentation, and the number of included findings per case ``(n,)``
     for detection (the findings themselves are in ``lesions``). ``groups`` names each case's
-    patient, so that splits keep a patient's cases together.
+    patient, so that splits keep a patient's cases together. ``predefined_split`` is the split a
+    dataset ships with (``train``, ``val`` or ``test`` per case, as MedMNIST's), used by
+    ``split.method: predefined``.
     """
 
     case_ids: npt.NDArray[np.str_]
@@ -75,10 +77,13 @@ class CaseArrays:
     spacing: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     origin: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     lesions: Lesions | None = None
+    predefined_split: npt.NDArray[np.str_] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.case_ids)
         sizes = {len(self.groups), len(self.images), len(self.labels)}
+        if self.predefined_split is not None:
+            sizes.add(len(self.predefined_split))
         if sizes != {n}:
             raise ValueError(f"inconsistent case counts: {n} ids, sizes {sorted(sizes)}")
         if len(set(self.case_ids.tolist())) != n:
@@ -95,11 +100,11 @@ class CaseArrays:
     def strata(self) -> npt.NDArray[np.int64]:
         """What a stratified split balances: the class, or whether a case has any finding."""
         if self.labels.ndim == 1 and self.lesions is None:
-            return self.labels.astype(np.int64)
+            return np.asarray(self.labels, dtype=np.int64)
         if self.labels.ndim == 1:
-            return (self.labels > 0).astype(np.int64)
+            return np.asarray(self.labels > 0, dtype=np.int64)
         flat = self.labels.reshape(len(self.labels), -1)
-        return (flat.max(axis=1) > 0).astype(np.int64)
+        return np.asarray(flat.max(axis=1) > 0, dtype=np.int64)
 
 
 def voxel_to_world(
