@@ -10,6 +10,8 @@ half-written on the leaderboard.
 from __future__ import annotations
 
 import logging
+import math
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +28,19 @@ if TYPE_CHECKING:
     from medarena.execution import WorkerPool
     from medarena.scoring.score import MetricValue
     from medarena.store import Store
+    from medarena.submissions import SubmissionBundle
+    from medarena.submissions.trial import TrialConfig
+    from medarena.tracking import Tracker
     from medarena.tuning import SweepProgress, TrialRecord
+    from medarena.tuning.sweep import TrialState
 
 log = logging.getLogger(__name__)
+
+
+def _study_name(spec: TaskSpec, submission_id: int) -> str:
+    """The Optuna study of a submission (in the study database, never the leaderboard's)."""
+    return f"{spec.name}-v{spec.version}/submission-{submission_id}"
+
 
 StageCallback = Callable[[str], None]
 TrialCallback = Callable[["TrialRecord", "SweepProgress"], None]
@@ -45,6 +57,13 @@ class ArenaConfig:
     tracking_uri: str
     ray_address: str | None = None
     num_cpus: int | None = None
+    artifacts_dir: Path | None = None
+    """Kept per submission: its code and the best trial's test predictions (so that an
+    interrupted sweep can be resumed and scored); default: ``artifacts`` next to the cache."""
+
+    @property
+    def artifacts(self) -> Path:
+        return self.artifacts_dir or self.cache_dir.parent / "artifacts"
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,23 @@ class SubmissionResult:
     def overhead_per_trial(self) -> float:
         """Worker-seconds per trial not spent in ``Trainer.fit``: scheduling, data, tracking."""
         return (self.sweep_seconds * self.workers - self.fit_seconds) / len(self.trials)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the sweep-and-score half of a submission needs (shared by submit and resume)."""
+
+    submission_id: int
+    spec: TaskSpec
+    runtime: _TaskRuntime
+    pool: WorkerPool
+    bundle: SubmissionBundle
+    config: TrialConfig
+    n_trials: int
+    team: str
+    tags: dict[str, str]
+    tracker: Tracker
+    parent: str
 
 
 @dataclass
@@ -158,7 +194,6 @@ class Arena:
     ) -> SubmissionResult:
         """Validate, sweep, score and record one submission; see the module docstring."""
         from medarena.tracking import Tracker
-        from medarena.tuning import run_sweep
         from medarena.tuning.sweep import base_config, dry_run
 
         stage = on_stage or (lambda _: None)
@@ -202,11 +237,171 @@ class Arena:
             study_name="",
             mlflow_run_id=parent,
         )
-        study_name = f"{spec.name}-v{spec.version}/submission-{submission_id}"
+        self.store.update_submission(submission_id, study_name=_study_name(spec, submission_id))
+        self._keep_code(submission_id, bundle)
+        run = _Run(
+            submission_id=submission_id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
+            config=config, n_trials=n_trials, team=team, tags=tags, tracker=tracker, parent=parent,
+        )  # fmt: skip
+        return self._sweep_and_score(run, on_stage=stage, on_trial=on_trial, finished={})
+
+    def resume(
+        self,
+        submission_id: int,
+        *,
+        on_stage: StageCallback | None = None,
+        on_trial: TrialCallback | None = None,
+    ) -> SubmissionResult:
+        """Continue a submission whose driver died or was interrupted, from its stored study.
+
+        Trials already recorded are kept (not run again); trials that were in flight are run
+        again with their own parameters; the result equals an uninterrupted run's on CPU.
+        """
+        from medarena.tracking import Tracker
+        from medarena.tuning.sweep import base_config
+
+        stage = on_stage or (lambda _: None)
+        row = self.store.submission(submission_id)
+        if row is None:
+            raise UserError(f"there is no submission {submission_id}")
+        if row.status not in ("running", "failed"):
+            raise UserError(
+                f"submission {submission_id} is {row.status}; only a running or interrupted "
+                "(failed) submission can be resumed"
+            )
+        task_name, version = self.store.task_name_version(row.task_id)
+        spec = self.catalogue.get(task_name)
+        if spec.version != version:
+            raise UserError(
+                f"submission {submission_id} ran on {task_name} version {version}, but the "
+                f"catalogue now has version {spec.version}; it cannot be resumed"
+            )
+        stage("loading the submitted code")
+        bundle = load_submission(self._code_dir(submission_id))
+        if bundle.sha256 != row.sha256:
+            raise PlatformError(
+                f"the kept code of submission {submission_id} hashes to {bundle.sha256[:12]}, "
+                f"not {row.sha256[:12]}"
+            )
+        stage(f"preparing task {spec.name}")
+        runtime = self._runtime(spec)
+        stage("starting trial workers")
+        pool = self._pool(runtime, max_workers=row.n_trials)
+        config = base_config(bundle, spec, use_gpu=spec.budget.gpus_per_trial > 0)
+        tags = {
+            "task": spec.name,
+            "task_version": str(spec.version),
+            "split_hash": runtime.data.split_hash,
+            "submission": bundle.spec.name,
+            "submission_sha256": bundle.sha256,
+            "team": row.team,
+        }
+        tracker = Tracker(self.config.tracking_uri, experiment=f"medarena/{spec.name}")
+        self.store.update_submission(submission_id, status="running", error="", finished_at=None)
+        run = _Run(
+            submission_id=submission_id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
+            config=config, n_trials=row.n_trials, team=row.team, tags=tags, tracker=tracker,
+            parent=row.mlflow_run_id,
+        )  # fmt: skip
+        finished = self._recorded_trials(submission_id)
+        return self._sweep_and_score(run, on_stage=stage, on_trial=on_trial, finished=finished)
+
+    def _code_dir(self, submission_id: int) -> Path:
+        return self.config.artifacts / str(submission_id) / "submission"
+
+    def _predictions_path(self, submission_id: int, number: int) -> Path:
+        return self.config.artifacts / str(submission_id) / f"trial-{number:04d}-test.pkl"
+
+    def _keep_code(self, submission_id: int, bundle: SubmissionBundle) -> None:
+        """Copy the submitted files, so that the submission can be resumed from them alone."""
+        folder = self._code_dir(submission_id)
+        for name, data in bundle.files.items():
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+    def _recorded_trials(self, submission_id: int) -> dict[int, TrialRecord]:
+        """The trials a previous driver recorded, with the best one's test predictions."""
+        from medarena.submissions.trial import TrialOutcome
+        from medarena.tuning import TrialRecord
+
+        records = {}
+        for row in self.store.trials(submission_id):
+            path = self._predictions_path(submission_id, row.number)
+            outcome = TrialOutcome(
+                ok=row.state == "complete",
+                best_value=math.nan if row.value is None else row.value,
+                best_epoch=row.best_epoch,
+                epochs=row.epochs,
+                fit_seconds=row.fit_seconds,
+                error=row.error,
+                test_predictions=pickle.loads(path.read_bytes()) if path.exists() else None,
+            )
+            state: TrialState = (
+                "complete"
+                if row.state == "complete"
+                else "pruned"
+                if row.state == "pruned"
+                else "failed"
+            )
+            records[row.number] = TrialRecord(
+                row.number,
+                row.params,
+                state,
+                outcome,
+                attempts=row.attempts,
+            )
+        return records
+
+    def _sweep_and_score(
+        self,
+        run: _Run,
+        *,
+        on_stage: StageCallback,
+        on_trial: TrialCallback | None,
+        finished: dict[int, TrialRecord],
+    ) -> SubmissionResult:
+        """Run (or continue) the sweep, score the best trial, and record everything."""
+        from medarena.tuning import run_sweep
+
+        stage = on_stage
+        spec, bundle, tracker, parent, tags = (
+            run.spec,
+            run.bundle,
+            run.tracker,
+            run.parent,
+            run.tags,
+        )
+        submission_id, data, pool = run.submission_id, run.runtime.data, run.pool
+        study_name = _study_name(spec, submission_id)
         primary = spec.metrics.primary
+        kept: list[Path] = [
+            p for n in finished if (p := self._predictions_path(submission_id, n)).exists()
+        ]
 
         def record(trial: TrialRecord, progress: SweepProgress) -> None:
+            # Durable before the study hears of it: predictions (of a new best), MLflow, store.
             outcome = trial.outcome
+            best = progress.best_number == trial.number
+            path = self._predictions_path(submission_id, trial.number)
+            if best and outcome.test_predictions is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".partial")
+                partial.write_bytes(pickle.dumps(outcome.test_predictions))
+                partial.replace(path)
+            tracker.log_trial(
+                parent,
+                number=trial.number,
+                params=trial.params,
+                history=outcome.history,
+                summary={
+                    f"best_val_{primary}": outcome.best_value,
+                    "fit_seconds": outcome.fit_seconds,
+                    "attempts": float(trial.attempts),
+                },
+                tags=tags,
+                failed=trial.state == "failed",
+            )
             self.store.add_trial(
                 submission_id,
                 number=trial.number,
@@ -217,19 +412,12 @@ class Arena:
                 epochs=outcome.epochs,
                 fit_seconds=outcome.fit_seconds,
                 error=outcome.error,
+                attempts=trial.attempts,
             )
-            tracker.log_trial(
-                parent,
-                number=trial.number,
-                params=trial.params,
-                history=outcome.history,
-                summary={
-                    f"best_val_{primary}": outcome.best_value,
-                    "fit_seconds": outcome.fit_seconds,
-                },
-                tags=tags,
-                failed=trial.state == "failed",
-            )
+            if best and path.exists():  # older bests' predictions are no longer needed
+                for old in kept:
+                    old.unlink(missing_ok=True)
+                kept[:] = [path]
             if on_trial is not None:
                 on_trial(trial, progress)
 
@@ -241,9 +429,10 @@ class Arena:
                 spec,
                 storage_url=self.config.study_url,
                 study_name=study_name,
-                n_trials=n_trials,
-                config=config,
+                n_trials=run.n_trials,
+                config=run.config,
                 on_trial=record,
+                finished=finished,
             )
             stage("scoring on the hidden test set")
             scores = self._score(spec, data, sweep.best.outcome.test_predictions)
@@ -273,7 +462,7 @@ class Arena:
             submission_id=submission_id,
             task=spec.name,
             name=bundle.spec.name,
-            team=team,
+            team=run.team,
             split_hash=data.split_hash,
             scores=scores,
             best_params=sweep.best.params,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from medarena.arena import Arena, SubmissionResult
+    from medarena.tuning import SweepProgress, TrialRecord
 
 app = typer.Typer(
     help="MedArena: train, search and score submitted models on medical imaging tasks.",
@@ -40,7 +42,11 @@ console = Console()
 err_console = Console(stderr=True)
 log = logging.getLogger("medarena")
 
-DEMO = {"ct-liver-lesions": ["small-cnn", "logistic-regression"]}
+DEMO = {
+    "ct-liver-lesions": ["small-cnn", "logistic-regression"],
+    "ct-organs-2d": ["unet", "shallow-fcn"],
+    "lung-nodules": ["heatmap-unet", "blob-cnn"],
+}
 
 
 class TableFormat(StrEnum):
@@ -99,6 +105,7 @@ def _arena(settings: Settings) -> Arena:
             study_url=settings.optuna_url,
             tracking_uri=settings.tracking_uri,
             ray_address=settings.ray_address,
+            artifacts_dir=settings.home.resolve() / "artifacts",
         )
     )
 
@@ -166,47 +173,66 @@ def _run_submission(
     arena: Arena, path: Path, task: str, *, trials: int | None, team: str, quiet: bool
 ) -> SubmissionResult:
     """Run one submission with a live progress bar (unless ``quiet``)."""
+    return _with_progress(
+        f"{path.name} on {task}",
+        quiet=quiet,
+        run=lambda on_stage, on_trial: arena.submit(
+            path, task, trials=trials, team=team, on_stage=on_stage, on_trial=on_trial
+        ),
+    )
+
+
+def _with_progress(
+    label: str,
+    *,
+    quiet: bool,
+    run: Callable[
+        [Callable[[str], None], Callable[[TrialRecord, SweepProgress], None]], SubmissionResult
+    ],
+) -> SubmissionResult:
+    """Call ``run(on_stage, on_trial)`` under a live display: trials done of the total, running,
+    failed and retried, best validation value so far, elapsed time and ETA."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
-
-    from medarena.tuning import SweepProgress, TrialRecord
 
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[eta]}"),
         TextColumn("{task.fields[best]}"),
     ]
     with Progress(*columns, console=err_console, disable=quiet, transient=False) as progress:
-        bar = progress.add_task(f"{path.name} on {task}", total=None, best="")
+        bar = progress.add_task(label, total=None, best="", state="", eta="")
         progress.start_task(bar)
 
         def on_stage(text: str) -> None:
-            progress.update(bar, description=f"{path.name}: {text}")
+            progress.update(bar, description=f"{label}: {text}")
 
         def on_trial(record: TrialRecord, state: SweepProgress) -> None:
-            best = (
-                "" if state.best_value != state.best_value else f"best val {state.best_value:.3f}"
-            )
-            progress.update(bar, total=state.total, completed=state.done, best=best)
+            best = "" if math.isnan(state.best_value) else f"best val {state.best_value:.3f}"
+            parts = [f"{state.running} running"]
+            parts += [f"{n} {what}" for n, what in ((state.failed, "failed"),
+                      (state.pruned, "pruned"), (state.retried, "retried")) if n]  # fmt: skip
+            eta = "" if math.isnan(state.eta) else f"ETA {state.eta:.0f} s"
+            progress.update(
+                bar, total=state.total, completed=state.done, best=best,
+                state=", ".join(parts), eta=eta,
+            )  # fmt: skip
             if record.state == "failed":
                 progress.console.print(
                     f"[yellow]trial {record.number} failed:[/] {record.outcome.error}"
                 )
 
-        result = arena.submit(
-            path, task, trials=trials, team=team, on_stage=on_stage, on_trial=on_trial
-        )
-        progress.update(bar, description=f"{path.name}: scored")
+        result = run(on_stage, on_trial)
+        progress.update(bar, description=f"{label}: scored", state="", eta="")
     return result
 
 
@@ -258,15 +284,59 @@ def submit(
             )
         finally:
             arena.close()
+        _print_result(result, fmt)
+
+
+def _print_result(result: SubmissionResult, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(_result_json(result), indent=2))
+        return
+    for name, score in result.scores.items():
+        interval = f"95% CI {score.ci_low:.4f} to {score.ci_high:.4f}"
+        console.print(f"test {name}: {score.value:.4f}  ({interval})")
+    console.print(f"submission {result.submission_id}; best parameters: {result.best_params}")
+    console.print(_timing_line(result))
+    console.print(f"MLflow run {result.mlflow_run_id}")
+
+
+@app.command()
+def resume(
+    submission_id: Annotated[int, typer.Argument(help="the submission's id")],
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Continue a submission whose run was interrupted: finished trials are kept, not re-run."""
+    settings = Settings()
+    with _errors(settings):
+        arena = _arena(settings)
+        try:
+            result = _with_progress(
+                f"submission {submission_id}",
+                quiet=fmt is OutputFormat.json,
+                run=lambda on_stage, on_trial: arena.resume(
+                    submission_id, on_stage=on_stage, on_trial=on_trial
+                ),
+            )
+        finally:
+            arena.close()
+        _print_result(result, fmt)
+
+
+@app.command()
+def progress(
+    submission_id: Annotated[int, typer.Argument(help="the submission's id")],
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Where a submission stands: status, trials done of the total, best validation value."""
+    settings = Settings()
+    with _errors(settings):
+        from medarena.store import Store
+
+        state = Store(settings.leaderboard_url).progress(submission_id)
         if fmt is OutputFormat.json:
-            typer.echo(json.dumps(_result_json(result), indent=2))
+            typer.echo(json.dumps(state, indent=2))
             return
-        for name, score in result.scores.items():
-            interval = f"95% CI {score.ci_low:.4f} to {score.ci_high:.4f}"
-            console.print(f"test {name}: {score.value:.4f}  ({interval})")
-        console.print(f"best parameters: {result.best_params}")
-        console.print(_timing_line(result))
-        console.print(f"MLflow run {result.mlflow_run_id}")
+        for key, value in state.items():
+            console.print(f"[bold]{key}[/]: {value}", highlight=False)
 
 
 @app.command()

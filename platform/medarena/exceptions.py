@@ -6,7 +6,7 @@
     ├── UserError               shown to the user as it is: what, where, how to fix
     │   ├── TaskNotFoundError       an unknown task name; lists the known ones
     │   ├── TaskSpecError           a task.yaml that does not validate
-    │   ├── DatasetError            data a reader cannot use: missing folder, corrupt file, bad label
+    │   ├── DatasetError            data a reader cannot use: a missing folder, a bad case
     │   ├── SplitMismatchError      results from different splits of one task would be mixed
     │   ├── SubmissionError         a submission folder that does not validate or fails its dry run
     │   ├── TrialError              the submitted code raised inside a trial

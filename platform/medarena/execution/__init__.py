@@ -8,6 +8,6 @@ results. See :class:`WorkerPool`.
 from __future__ import annotations
 
 from medarena.execution.cluster import ClusterInfo, connect, shutdown
-from medarena.execution.pool import TrialJob, TrialResult, WorkerPool
+from medarena.execution.pool import Service, TrialJob, TrialResult, WorkerPool
 
-__all__ = ["ClusterInfo", "TrialJob", "TrialResult", "WorkerPool", "connect", "shutdown"]
+__all__ = ["ClusterInfo", "Service", "TrialJob", "TrialResult", "WorkerPool", "connect", "shutdown"]

@@ -15,14 +15,13 @@ is replaced by a new actor with the same data, and the job it was running comes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from medarena.exceptions import PlatformError
-from medarena.submissions.trial import TrialConfig, TrialOutcome
+from medarena.submissions.trial import EpochHook, TrialConfig, TrialOutcome
 from medarena.tasks.data import WorkerData
 
 
@@ -38,6 +37,7 @@ class TrialJob:
     files: dict[str, bytes]
     dry_run: bool = False
     attempt: int = 1
+    on_epoch: EpochHook | None = None
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,21 @@ class TrialResult:
     lost: bool = False
 
 
-#: A function the worker calls after each epoch with (trial key, epoch, metrics row); returns true
-#: when the trial should stop (pruning). Built by the driver; it must be picklable.
-EpochHook = Callable[[int, int, dict[str, float]], bool]
+class Service:
+    """A small stateful object living in its own Ray actor, callable from the driver and from
+    trial workers alike (the handle pickles). Used for the pruning board."""
+
+    def __init__(self, cls: type, *args: Any) -> None:
+        self._actor: Any = ray.remote(cls).options(num_cpus=0).remote(*args)
+
+    def call(self, method: str, *args: Any) -> Any:
+        try:
+            return ray.get(getattr(self._actor, method).remote(*args))
+        except ray.exceptions.RayError as exc:
+            raise PlatformError(f"service call {method} failed: {exc}") from exc
+
+    def stop(self) -> None:
+        ray.kill(self._actor)
 
 
 class _TrialWorker:
@@ -86,7 +98,7 @@ class _TrialWorker:
         if job.dry_run:
             error = dry_run(model_cls, self.data, config)
             return TrialOutcome(ok=not error, error=error)
-        return run_trial(model_cls, self.data, config)
+        return run_trial(model_cls, self.data, config, on_epoch=job.on_epoch)
 
     def node_id(self) -> str:
         """The Ray node this worker runs on (it also proves the worker has started)."""

@@ -126,8 +126,15 @@ class Store:
     def trials(self, submission_id: int) -> list[TrialRow]:
         """The recorded trials of a submission, by number."""
         with self.session() as s:
-            query = select(TrialRow).filter_by(submission_id=submission_id).order_by(TrialRow.number)
+            query = (
+                select(TrialRow).filter_by(submission_id=submission_id).order_by(TrialRow.number)
+            )
             return list(s.scalars(query))
+
+    def task_name_version(self, task_id: int) -> tuple[str, int]:
+        with self.session() as s:
+            row = s.get_one(TaskRow, task_id)
+            return row.name, row.version
 
     def submission(self, submission_id: int) -> SubmissionRow | None:
         with self.session() as s:

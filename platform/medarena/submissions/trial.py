@@ -17,6 +17,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -64,6 +65,11 @@ class TrialOutcome:
     history: list[dict[str, float]] = field(default_factory=list)
     test_predictions: Predictions | None = None
     error: str = ""
+    pruned: bool = False  # stopped early by the sweep's pruner (no test predictions then)
+
+
+EpochHook = Callable[[int, dict[str, float]], bool]
+"""Called after each epoch with (epoch, history row); answering true stops the trial (pruning)."""
 
 
 class SubmissionCode:
@@ -163,7 +169,12 @@ def predict(
     return kind.concat(parts, offsets=offsets)
 
 
-def _make_scorer(data: WorkerData, config: TrialConfig, outcome: TrialOutcome) -> pl.Callback:
+def _make_scorer(
+    data: WorkerData,
+    config: TrialConfig,
+    outcome: TrialOutcome,
+    on_epoch: EpochHook | None = None,
+) -> pl.Callback:
     """A callback that scores validation after each epoch and keeps the best weights."""
     import lightning.pytorch as pl
 
@@ -216,6 +227,9 @@ def _make_scorer(data: WorkerData, config: TrialConfig, outcome: TrialOutcome) -
                 self.waited += 1
                 if self.waited >= config.patience:
                     trainer.should_stop = True
+            if on_epoch is not None and on_epoch(trainer.current_epoch, row):
+                outcome.pruned = True
+                trainer.should_stop = True
 
     return EpochScorer()
 
@@ -250,7 +264,12 @@ def build_model(model_cls: type, data: WorkerData, params: dict[str, Any]) -> pl
 
 
 def run_trial(
-    model_cls: type, data: WorkerData, config: TrialConfig, *, predict_test: bool = True
+    model_cls: type,
+    data: WorkerData,
+    config: TrialConfig,
+    *,
+    predict_test: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> TrialOutcome:
     """Fit one configuration and return its curve, best validation score and test predictions.
 
@@ -267,7 +286,7 @@ def run_trial(
         train = _loader(
             data.train_x, data.train_y, batch_size=batch_size, shuffle=True, seed=config.seed
         )
-        scorer = _make_scorer(data, config, outcome)
+        scorer = _make_scorer(data, config, outcome, on_epoch)
         start = time.perf_counter()
         _trainer(config, callbacks=[scorer]).fit(model, train_dataloaders=train)
         outcome.fit_seconds = time.perf_counter() - start
@@ -278,7 +297,7 @@ def run_trial(
                 "check that forward() returns finite logits of shape (batch, num_classes)"
             )
         model.load_state_dict(best_state)
-        if predict_test:
+        if predict_test and not outcome.pruned:
             outcome.test_predictions = predict(
                 model, data, data.test_x, spacing=data.test_spacing, origin=data.test_origin
             )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from medarena.tasks.checks import check_labels
 from medarena.tasks.kinds import Reference, get_kind
 from medarena.tasks.readers import CaseArrays, Lesions, get_reader
 from medarena.tasks.spec import TaskSpec
@@ -127,15 +128,22 @@ def _unflatten(stored: dict[str, npt.NDArray[Any]]) -> CaseArrays:
     return CaseArrays(**fields, lesions=lesions)
 
 
+def _read(spec: TaskSpec) -> CaseArrays:
+    """Run the task's reader and check its labels against the task's classes."""
+    arrays = get_reader(spec.dataset.reader)(spec.dataset.params, spec.preprocessing)
+    check_labels(arrays, spec)
+    return arrays
+
+
 def _read_cached(spec: TaskSpec, cache_dir: Path | None) -> CaseArrays:
     """The reader's arrays, from the cache when present; the cache is written atomically."""
     if cache_dir is None:
-        return get_reader(spec.dataset.reader)(spec.dataset.params, spec.preprocessing)
+        return _read(spec)
     path = _cache_path(spec, cache_dir)
     if path.is_file():
         with np.load(path, allow_pickle=False) as f:
             return _unflatten({k: f[k] for k in f.files})
-    arrays = get_reader(spec.dataset.reader)(spec.dataset.params, spec.preprocessing)
+    arrays = _read(spec)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npz.tmp")
     try:

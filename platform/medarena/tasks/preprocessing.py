@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
+import SimpleITK as sitk  # noqa: N813  (the field's name for it)
 
 from medarena.exceptions import DatasetError
 from medarena.tasks.spec import PreprocessingSpec
@@ -58,13 +59,13 @@ def resample(volume: Volume, spacing: Sequence[float]) -> Volume:
             f"{len(volume.spacing)}-D; give one spacing per array axis"
         )
     size = np.maximum(np.round(np.array(volume.shape) * volume.spacing / target), 1).astype(int)
-    grid = _to_sitk(np.zeros(size[::-1].tolist(), np.uint8), target, volume.origin)
+    grid = _to_sitk(np.zeros(size.tolist(), np.uint8), target, volume.origin)
 
-    def onto_grid(array: npt.NDArray[np.generic], interpolator: int) -> npt.NDArray[np.generic]:
+    def onto_grid(array: npt.NDArray[Any], interpolator: int) -> npt.NDArray[Any]:
         moved = sitk.Resample(
             _to_sitk(array, volume.spacing, volume.origin), grid, sitk.Transform(), interpolator
         )
-        return sitk.GetArrayFromImage(moved)
+        return np.asarray(sitk.GetArrayFromImage(moved))
 
     channels = [onto_grid(c, sitk.sitkLinear) for c in volume.image]
     label = None if volume.label is None else onto_grid(volume.label, sitk.sitkNearestNeighbor)
@@ -79,7 +80,7 @@ def resample(volume: Volume, spacing: Sequence[float]) -> Volume:
 def window(image: npt.NDArray[np.float32], level: float, width: float) -> npt.NDArray[np.float32]:
     """A CT intensity window ``[level - width/2, level + width/2]`` mapped to [0, 1], clipped."""
     low = level - width / 2.0
-    return np.clip((image - low) / width, 0.0, 1.0).astype(np.float32)
+    return np.asarray(np.clip((image - low) / width, 0.0, 1.0), dtype=np.float32)
 
 
 def normalize(image: npt.NDArray[np.float32], method: str) -> npt.NDArray[np.float32]:
@@ -96,7 +97,7 @@ def normalize(image: npt.NDArray[np.float32], method: str) -> npt.NDArray[np.flo
     else:
         centre = x.min(axis=axes, keepdims=True)
         scale = x.max(axis=axes, keepdims=True) - centre
-    return ((x - centre) / np.where(scale > 0, scale, 1.0)).astype(np.float32)
+    return np.asarray((x - centre) / np.where(scale > 0, scale, 1.0), dtype=np.float32)
 
 
 def crop_or_pad(volume: Volume, size: Sequence[int]) -> Volume:
@@ -111,10 +112,14 @@ def crop_or_pad(volume: Volume, size: Sequence[int]) -> Volume:
             f"{len(volume.shape)}-D; give one size per array axis"
         )
     before = [(old - new) // 2 for old, new in zip(volume.shape, size, strict=True)]
-    crop = tuple(slice(max(b, 0), max(b, 0) + min(old, new)) for b, old, new in
-                 zip(before, volume.shape, size, strict=True))
-    pad = [(max(-b, 0), new - min(old, new) - max(-b, 0)) for b, old, new in
-           zip(before, volume.shape, size, strict=True)]
+    crop = tuple(
+        slice(max(b, 0), max(b, 0) + min(old, new))
+        for b, old, new in zip(before, volume.shape, size, strict=True)
+    )
+    pad = [
+        (max(-b, 0), new - min(old, new) - max(-b, 0))
+        for b, old, new in zip(before, volume.shape, size, strict=True)
+    ]
     cropped = volume.image[(slice(None), *crop)]
     image = np.stack(
         [np.pad(c, pad, constant_values=c.min() if c.size else 0) for c in cropped]

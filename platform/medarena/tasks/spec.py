@@ -126,6 +126,9 @@ class Budget(_Strict):
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
     time_limit_s: float | None = Field(None, gt=0, description="wall-clock limit of one trial")
+    pruner: Literal["none", "median"] = Field(
+        "none", description="stop trials whose per-epoch validation value is below the median"
+    )
     seed: int = 0
 
 

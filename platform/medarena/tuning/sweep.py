@@ -30,7 +30,7 @@ import numpy as np
 import optuna
 
 from medarena.exceptions import PlatformError, SubmissionError, TrialError
-from medarena.execution import TrialJob, WorkerPool
+from medarena.execution import Service, TrialJob, WorkerPool
 from medarena.metrics import get_metric
 from medarena.submissions import SubmissionBundle
 from medarena.submissions.trial import TrialConfig, TrialOutcome
@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 """How many times a trial is started when its worker process keeps dying."""
+
+PRUNER_STARTUP_TRIALS = 2
+"""The median pruner prunes nothing until this many trials have completed."""
+PRUNER_WARMUP_EPOCHS = 1
+"""... nor in a trial's first epochs."""
 
 TrialState = Literal["complete", "failed", "pruned"]
 
@@ -206,7 +211,13 @@ def run_sweep(
 
     Raises :class:`TrialError` with the first error if every trial failed.
     """
+    from medarena.tuning.pruning import PruningBoard, PruningHook
+
     study = open_study(task, storage_url=storage_url, study_name=study_name)
+    board = None
+    if task.budget.pruner == "median":
+        board = Service(PruningBoard, _direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS)
+    primary = task.metrics.primary
     distributions = to_distributions(bundle.spec.search_space)
     info = get_metric(task.metrics.primary)
     progress = SweepProgress(total=n_trials)
@@ -216,17 +227,16 @@ def run_sweep(
     recorded = dict(finished or {})
 
     def note_best(record: TrialRecord) -> None:
+        """Track the best complete trial; ties go to the lower number, whatever the order."""
         if record.state != "complete":
             return
-        if progress.best_number < 0 or _better(record.value, record.number):
-            progress.best_value, progress.best_number = record.value, record.number
-
-    def _better(value: float, number: int) -> bool:
-        """Better than the best so far; ties go to the lower trial number (order-independent)."""
-        best = progress.best_value
-        if math.isnan(best) or info.better(value, best):
-            return not math.isnan(value) or math.isnan(best) and number < progress.best_number
-        return value == best and number < progress.best_number
+        value, best = record.value, progress.best_value
+        if (
+            progress.best_number < 0
+            or info.better(value, best)
+            or (value == best and record.number < progress.best_number)
+        ):
+            progress.best_value, progress.best_number = value, record.number
 
     def tell(trial: optuna.Trial | int, record: TrialRecord) -> None:
         if record.state == "complete":
@@ -240,6 +250,9 @@ def run_sweep(
     existing = study.get_trials(deepcopy=False)
     for frozen in existing:
         record = recorded.get(frozen.number)
+        if board is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
+            assert frozen.value is not None
+            board.call("add_completed", frozen.value, dict(frozen.intermediate_values))
         if frozen.state.is_finished():
             if record is None:
                 log.warning("trial %d is finished in the study but not recorded", frozen.number)
@@ -290,7 +303,14 @@ def run_sweep(
             job_config = replace(
                 config, params=dict(trial.params), seed=trial_seed(config, trial.number)
             )
-            job = TrialJob(key=trial.number, config=job_config, files=bundle.files, attempt=attempt)
+            hook = None if board is None else PruningHook(board, trial.number, attempt, primary)
+            job = TrialJob(
+                key=trial.number,
+                config=job_config,
+                files=bundle.files,
+                attempt=attempt,
+                on_epoch=hook,
+            )
             pool.submit(job)
 
     top_up()
@@ -319,7 +339,7 @@ def run_sweep(
                 error=f"platform error: the trial's worker process died in each of "
                 f"{attempt} attempts; the last time: {outcome.error}",
             )
-        state = "complete" if outcome.ok else "failed"
+        state = "failed" if not outcome.ok else "pruned" if outcome.pruned else "complete"
         record = TrialRecord(
             trial.number, dict(trial.params), state, outcome, attempt, result.node_id
         )
@@ -328,10 +348,20 @@ def run_sweep(
         note_best(record)
         progress.done += 1
         progress.failed += state == "failed"
+        progress.pruned += state == "pruned"
         progress.running = pool.running
         if on_trial is not None:
             on_trial(record, progress)
-        tell(trials.pop(trial.number), record)
+        if board is not None:
+            board.call("finish", trial.number, record.value if state == "complete" else None)
+        told = trials.pop(trial.number)
+        for row in outcome.history:  # the curve goes into the SQL study too
+            value = row.get(f"val_{primary}", math.nan)
+            if not math.isnan(value):
+                told.report(value, int(row["epoch"]))
+        tell(told, record)
+    if board is not None:
+        board.stop()
 
     records.sort(key=lambda r: r.number)
     if progress.best_number < 0:

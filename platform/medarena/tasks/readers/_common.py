@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
+import SimpleITK as sitk  # noqa: N813  (the field's name for it)
 
 from medarena.exceptions import DatasetError, TaskSpecError
 from medarena.tasks.preprocessing import Volume, preprocess, stack_shapes
@@ -25,6 +25,7 @@ from medarena.tasks.readers._arrays import CaseArrays, Lesions
 from medarena.tasks.spec import PreprocessingSpec
 
 _UNSET_VARIABLE = re.compile(r"\$\{?(\w+)")
+_COLLAPSE = sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOSUBMATRIX
 
 
 def check_params(
@@ -157,10 +158,7 @@ def _channels(image: sitk.Image) -> list[sitk.Image]:
     if image.GetDimension() < 4:
         return [image]
     size = list(image.GetSize())
-    return [
-        sitk.Extract(image, [*size[:3], 0], [0, 0, 0, c], sitk.ExtractImageFilter.DIRECTIONCOLLAPSETOSUBMATRIX)
-        for c in range(size[3])
-    ]
+    return [sitk.Extract(image, [*size[:3], 0], [0, 0, 0, c], _COLLAPSE) for c in range(size[3])]
 
 
 def label_array(label: sitk.Image, *, case: str, path: Path) -> npt.NDArray[np.integer]:
@@ -180,38 +178,42 @@ def label_array(label: sitk.Image, *, case: str, path: Path) -> npt.NDArray[np.i
 
 
 def to_volume(
-    image: sitk.Image, label: sitk.Image | None = None, *, case: str, label_path: Path | None = None
+    image: sitk.Image,
+    label: tuple[sitk.Image, Path] | None,
+    preprocessing: PreprocessingSpec,
+    *,
+    case: str,
 ) -> Volume:
-    """SimpleITK image (and label map on its grid) as an axis-aligned :class:`Volume`."""
+    """A SimpleITK image (and its label map, read from a path, on the image's grid) as an
+    axis-aligned, preprocessed :class:`Volume`."""
     channels = [_axis_aligned(c, interpolator=sitk.sitkLinear) for c in _channels(image)]
     first = channels[0]
     labels = None
     if label is not None:
-        assert label_path is not None
-        aligned = _axis_aligned(label, interpolator=sitk.sitkNearestNeighbor)
-        labels = label_array(aligned, case=case, path=label_path)
-    return Volume(
+        aligned = _axis_aligned(label[0], interpolator=sitk.sitkNearestNeighbor)
+        labels = label_array(aligned, case=case, path=label[1])
+    volume = Volume(
         image=np.stack([sitk.GetArrayFromImage(c) for c in channels]).astype(np.float32),
         label=labels,
         spacing=np.array(first.GetSpacing(), dtype=np.float64)[::-1].copy(),
         origin=np.array(first.GetOrigin(), dtype=np.float64)[::-1].copy(),
     )
+    return preprocess(volume, preprocessing)
 
 
 def assemble(
     case_ids: Sequence[str],
     groups: Sequence[str],
     volumes: Sequence[Volume],
-    preprocessing: PreprocessingSpec,
     *,
     labels: npt.NDArray[np.integer] | None = None,
     lesions: Lesions | None = None,
     predefined_split: Sequence[str] | None = None,
 ) -> CaseArrays:
-    """Preprocess every case and stack them; ``labels`` default to the volumes' label maps."""
+    """Stack preprocessed cases; ``labels`` default to the volumes' label maps."""
     if not volumes:
         raise DatasetError("no cases found; check dataset.params (see docs/tasks.md)")
-    done = [preprocess(v, preprocessing) for v in volumes]
+    done = list(volumes)
     stack_shapes(case_ids, done)
     if labels is None:
         maps = [v.label for v in done]

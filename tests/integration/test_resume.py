@@ -1,0 +1,199 @@
+"""Determinism and resumption: the same seed gives the same sweep, and a sweep whose driver was
+killed continues from its stored study without losing or repeating finished trials."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from medarena.arena import Arena, ArenaConfig
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+# A linear model that leaves one marker file per finished training, named by its parameters and
+# seed, and sleeps a little per epoch so that a sweep can be caught in the middle.
+COUNTING = """\
+import hashlib, json, os, time, uuid
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+import lightning.pytorch as pl
+
+OUT = {out!r}
+
+
+class Counting(pl.LightningModule):
+    def __init__(self, num_classes, input_shape, lr=0.01, l2=1e-4):
+        super().__init__()
+        self.save_hyperparameters()
+        self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
+        self.key = hashlib.sha256(
+            json.dumps([lr, l2, torch.initial_seed()]).encode()
+        ).hexdigest()[:16]
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y) + self.hparams.l2 * self.linear.weight.pow(2).sum()
+
+    def on_train_epoch_end(self):
+        if not self.trainer.fast_dev_run:
+            time.sleep({sleep})
+
+    def on_fit_end(self):
+        if not self.trainer.fast_dev_run:
+            open(os.path.join(OUT, f"{{self.key}}-{{uuid.uuid4().hex}}"), "w").close()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+"""
+
+YAML = """\
+name: counting
+entry_point: model.py:Counting
+search_space:
+  lr: {type: float, low: 0.001, high: 0.1, log: true}
+  l2: {type: float, low: 1.0e-6, high: 1.0e-2, log: true}
+"""
+
+
+def _config(catalogue: Path, state: Path) -> ArenaConfig:
+    return ArenaConfig(
+        catalogue_dir=catalogue,
+        cache_dir=state / "cache",
+        db_url=f"sqlite:///{state / 'leaderboard.db'}",
+        study_url=f"sqlite:///{state / 'studies.db'}",
+        tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
+    )
+
+
+def _markers(folder: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in folder.iterdir():
+        key = path.name.split("-")[0]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_the_same_seed_gives_the_same_configurations_and_scores(
+    ray_cluster: None,
+    catalogue: Path,
+    make_submission,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "markers"
+    out.mkdir()
+    folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0))
+    results = []
+    for run in ("a", "b"):
+        arena = Arena(_config(catalogue, tmp_path / run))
+        try:
+            results.append((arena, arena.submit(folder, "tiny-ct", trials=3)))
+        finally:
+            arena.close(stop_cluster=False)
+    (arena_a, a), (_, b) = results
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert len({json.dumps(t.params, sort_keys=True) for t in a.trials}) == 3
+    assert [t.value for t in a.trials] == [t.value for t in b.trials]
+    assert {k: v.as_tuple() for k, v in a.scores.items()} == {
+        k: v.as_tuple() for k, v in b.scores.items()
+    }
+    assert a.best_params == b.best_params
+
+    # The seed is recorded in the store and in MLflow.
+    row = arena_a.store.submission(a.submission_id)
+    assert row is not None and row.seed == 0 and row.study_name.endswith("submission-1")
+    import mlflow
+
+    run = mlflow.MlflowClient(arena_a.config.tracking_uri).get_run(a.mlflow_run_id)
+    assert run.data.params["seed"] == "0"
+
+
+def _medarena(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+    return subprocess.Popen(
+        [sys.executable, "-m", "medarena", *args],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
+    )  # fmt: skip
+
+
+def _recorded(db: Path) -> tuple[str, list[tuple[int, str]]]:
+    if not db.exists():
+        return "", []
+    with sqlite3.connect(db) as conn:
+        try:
+            status = conn.execute("select status from submissions").fetchone()
+            trials = conn.execute("select number, params from trials order by number").fetchall()
+        except sqlite3.OperationalError:  # tables not created yet
+            return "", []
+    return (status[0] if status else ""), trials
+
+
+def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
+    ray_cluster: None,
+    catalogue: Path,
+    make_submission,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "markers"
+    out.mkdir()
+    folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0.3))
+    home = tmp_path / "home"
+    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
+    env.pop("RAY_ADDRESS", None)
+    driver = _medarena(
+        "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--format", "json",
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    db = home / "leaderboard.db"
+    deadline = time.monotonic() + 180
+    try:
+        while not _recorded(db)[1]:
+            assert driver.poll() is None, driver.communicate()
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(0.1)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        driver.communicate()
+    status, before = _recorded(db)
+    assert status == "running" and 1 <= len(before) < 4, before
+
+    resumed = _medarena("resume", "1", "--format", "json", env=env)
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    result = json.loads(stdout)
+    assert result["trials"] == 4
+    _, after = _recorded(db)
+    assert [n for n, _ in after] == [0, 1, 2, 3]
+    assert [p for n, p in after if n < len(before)] == [p for _, p in before]
+
+    # Trials recorded before the kill were not trained again; each of the others at least once.
+    counts = _markers(out)
+    assert len(counts) == 4
+    studies = sqlite3.connect(home / "studies.db")
+    states = studies.execute("select number, state from trials order by number").fetchall()
+    assert states == [(n, "COMPLETE") for n in range(4)]
+    finished_keys = len([c for c in counts.values() if c == 1])
+    assert finished_keys >= len(before)
+    assert sum(counts.values()) <= 4 + (4 - len(before))  # only in-flight trials ran twice
+
+    # The same result as an uninterrupted run of the same submission.
+    arena = Arena(_config(catalogue, tmp_path / "uninterrupted"))
+    try:
+        straight = arena.submit(folder, "tiny-ct", trials=4)
+    finally:
+        arena.close(stop_cluster=False)
+    assert result["best_params"] == straight.best_params
+    assert result["metrics"]["auc"]["value"] == straight.scores["auc"].value
+    assert result["metrics"]["auc"]["ci"] == [straight.scores["auc"].ci_low,
+                                              straight.scores["auc"].ci_high]  # fmt: skip
