@@ -57,6 +57,7 @@ class ArenaConfig:
     tracking_uri: str
     ray_address: str | None = None
     num_cpus: int | None = None
+    worker_start_timeout_s: float = 300.0
     artifacts_dir: Path | None = None
     """Kept per submission: its code and the best trial's test predictions (so that an
     interrupted sweep can be resumed and scored); default: ``artifacts`` next to the cache."""
@@ -159,6 +160,8 @@ class Arena:
         from medarena.execution import WorkerPool, connect
 
         if runtime.pool is None:
+            # One task's workers at a time: another task's idle pool would hold the slots.
+            self._release_pools()
             budget = runtime.data.spec.budget
             cluster = connect(self.config.ray_address, num_cpus=self.config.num_cpus)
             fits = WorkerPool.plan_size(
@@ -179,8 +182,14 @@ class Arena:
                 cpus=budget.cpus_per_trial,
                 gpus=budget.gpus_per_trial,
             )
-            runtime.pool.ready()
+            runtime.pool.ready(timeout=self.config.worker_start_timeout_s)
         return runtime.pool
+
+    def _release_pools(self) -> None:
+        for runtime in self._tasks.values():
+            if runtime.pool is not None:
+                runtime.pool.shutdown()
+                runtime.pool = None
 
     def submit(
         self,
@@ -498,9 +507,7 @@ class Arena:
         """Stop the worker pools, and disconnect from Ray unless ``stop_cluster`` is false."""
         from medarena.execution import shutdown
 
-        for runtime in self._tasks.values():
-            if runtime.pool is not None:
-                runtime.pool.shutdown()
+        self._release_pools()
         self._tasks.clear()
         if stop_cluster:
             shutdown()

@@ -148,10 +148,20 @@ class WorkerPool:
             fits = min(fits, int(round(cluster_gpus / gpus, 6)))
         return max(fits, 0)
 
-    def ready(self) -> None:
-        """Block until every worker has started (imports done, data mapped)."""
+    def ready(self, *, timeout: float | None = None) -> None:
+        """Block until every worker has started (imports done, data mapped).
+
+        Raises :class:`PlatformError` if they are not up within ``timeout`` seconds, which is
+        what happens when the cluster has no free slot of the requested shape.
+        """
         try:
-            self._nodes = ray.get([w.node_id.remote() for w in self._workers])
+            self._nodes = ray.get([w.node_id.remote() for w in self._workers], timeout=timeout)
+        except ray.exceptions.GetTimeoutError as exc:
+            free = ray.available_resources()
+            raise PlatformError(
+                f"{len(self._workers)} trial workers did not start within {timeout:.0f} s; "
+                f"free cluster resources: CPU {free.get('CPU', 0)}, GPU {free.get('GPU', 0)}"
+            ) from exc
         except ray.exceptions.RayError as exc:
             raise PlatformError(f"trial workers failed to start: {exc}") from exc
 
