@@ -8,8 +8,12 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from medarena.arena import Arena, ArenaConfig
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "submissions"
@@ -61,6 +65,30 @@ def copy_baseline(tmp_path: Path):  # type: ignore[no-untyped-def]
         return target
 
     return copy
+
+
+def arena_config(catalogue_dir: Path, state: Path) -> ArenaConfig:
+    """Everything of an arena under ``state``: cache, SQLite databases, MLflow, artifacts."""
+    from medarena.arena import ArenaConfig
+
+    return ArenaConfig(
+        catalogue_dir=catalogue_dir,
+        cache_dir=state / "cache",
+        db_url=f"sqlite:///{state / 'leaderboard.db'}",
+        study_url=f"sqlite:///{state / 'studies.db'}",
+        tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
+        artifacts_dir=state / "artifacts",
+    )
+
+
+@pytest.fixture
+def arena(ray_cluster: None, catalogue: Path, tmp_path: Path) -> Iterator[Arena]:
+    """An arena on the tiny catalogue, with its state in a temporary folder."""
+    from medarena.arena import Arena
+
+    arena = Arena(arena_config(catalogue, tmp_path / "state"))
+    yield arena
+    arena.close(stop_cluster=False)
 
 
 @pytest.fixture(scope="session")

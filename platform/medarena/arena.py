@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import get_metric
+from medarena.store.models import Status
 from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, TaskData, TaskSpec, load_task_data
 
@@ -27,14 +29,22 @@ if TYPE_CHECKING:
 
     from medarena.execution import WorkerPool
     from medarena.scoring.score import MetricValue
-    from medarena.store import Store
+    from medarena.store import Store, SubmissionRow
     from medarena.submissions import SubmissionBundle
     from medarena.submissions.trial import TrialConfig
     from medarena.tracking import Tracker
-    from medarena.tuning import SweepProgress, TrialRecord
+    from medarena.tuning import FairShare, Sweep, SweepProgress, SweepResult, TrialRecord
     from medarena.tuning.sweep import TrialState
 
 log = logging.getLogger(__name__)
+
+
+_CANCELLED = "cancelled on request; the trials that had finished are kept"
+
+
+def _error_text(exc: BaseException) -> str:
+    """A user error's own text; anything else with its type (for the operator)."""
+    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
 def _study_name(spec: TaskSpec, submission_id: int) -> str:
@@ -44,6 +54,13 @@ def _study_name(spec: TaskSpec, submission_id: int) -> str:
 
 StageCallback = Callable[[str], None]
 TrialCallback = Callable[["TrialRecord", "SweepProgress"], None]
+QueueTrialCallback = Callable[[int, "TrialRecord", "SweepProgress"], None]
+"""Called by :meth:`Arena.work` after each recorded trial, with the submission's id."""
+EventCallback = Callable[[int, str, str], None]
+"""Called by :meth:`Arena.work` when a submission changes state: id, new status, detail."""
+
+ALL_WORKERS = 1 << 30
+"""A queue worker's pool takes every slot the cluster has for the task."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +218,11 @@ class Arena:
         on_stage: StageCallback | None = None,
         on_trial: TrialCallback | None = None,
     ) -> SubmissionResult:
-        """Validate, sweep, score and record one submission; see the module docstring."""
+        """Validate, sweep, score and record one submission; see the module docstring.
+
+        Runs in this process at once (next to any queue worker); ``medarena cancel`` stops it
+        like a queued one, and it then raises :class:`UserError`.
+        """
         from medarena.tracking import Tracker
         from medarena.tuning.sweep import base_config, dry_run
 
@@ -209,9 +230,7 @@ class Arena:
         spec = self.catalogue.get(task_name)
         stage("validating the submission")
         bundle = load_submission(path)
-        n_trials = trials or spec.budget.trials
-        if n_trials < 1:
-            raise UserError(f"--trials must be at least 1, got {n_trials}")
+        n_trials = self._n_trials(spec, trials)
         stage(f"preparing task {spec.name}")
         runtime = self._runtime(spec)
         stage("starting trial workers")
@@ -221,14 +240,7 @@ class Arena:
         dry_run(pool, bundle, config)
 
         data = runtime.data
-        tags = {
-            "task": spec.name,
-            "task_version": str(spec.version),
-            "split_hash": data.split_hash,
-            "submission": bundle.spec.name,
-            "submission_sha256": bundle.sha256,
-            "team": team,
-        }
+        tags = self._tags(spec, runtime, bundle, team)
         tracker = Tracker(self.config.tracking_uri, experiment=f"medarena/{spec.name}")
         parent = tracker.start_submission(
             name=f"{team}/{bundle.spec.name}",
@@ -254,6 +266,26 @@ class Arena:
         )  # fmt: skip
         return self._sweep_and_score(run, on_stage=stage, on_trial=on_trial, finished={})
 
+    @staticmethod
+    def _n_trials(spec: TaskSpec, trials: int | None) -> int:
+        n_trials = trials or spec.budget.trials
+        if n_trials < 1:
+            raise UserError(f"--trials must be at least 1, got {n_trials}")
+        return n_trials
+
+    @staticmethod
+    def _tags(
+        spec: TaskSpec, runtime: _TaskRuntime, bundle: SubmissionBundle, team: str
+    ) -> dict[str, str]:
+        return {
+            "task": spec.name,
+            "task_version": str(spec.version),
+            "split_hash": runtime.data.split_hash,
+            "submission": bundle.spec.name,
+            "submission_sha256": bundle.sha256,
+            "team": team,
+        }
+
     def resume(
         self,
         submission_id: int,
@@ -264,7 +296,8 @@ class Arena:
         """Continue a submission whose driver died or was interrupted, from its stored study.
 
         Trials already recorded are kept (not run again); trials that were in flight are run
-        again with their own parameters; the result equals an uninterrupted run's on CPU.
+        again with their own parameters; the result equals an uninterrupted run's on CPU. A
+        submission whose cancellation was asked while its driver was gone becomes cancelled.
         """
         from medarena.tracking import Tracker
         from medarena.tuning.sweep import base_config
@@ -273,40 +306,26 @@ class Arena:
         row = self.store.submission(submission_id)
         if row is None:
             raise UserError(f"there is no submission {submission_id}")
-        if row.status not in ("running", "failed"):
+        if row.status == Status.CANCELLING:
+            self.store.finish_submission(submission_id, status=Status.CANCELLED, error=_CANCELLED)
+            raise UserError(f"submission {submission_id} was cancelled; it is not resumed")
+        if row.status not in (Status.RUNNING, Status.FAILED):
             raise UserError(
                 f"submission {submission_id} is {row.status}; only a running or interrupted "
                 "(failed) submission can be resumed"
             )
-        task_name, version = self.store.task_name_version(row.task_id)
-        spec = self.catalogue.get(task_name)
-        if spec.version != version:
-            raise UserError(
-                f"submission {submission_id} ran on {task_name} version {version}, but the "
-                f"catalogue now has version {spec.version}; it cannot be resumed"
-            )
         stage("loading the submitted code")
-        bundle = load_submission(self._code_dir(submission_id))
-        if bundle.sha256 != row.sha256:
-            raise PlatformError(
-                f"the kept code of submission {submission_id} hashes to {bundle.sha256[:12]}, "
-                f"not {row.sha256[:12]}"
-            )
+        spec, bundle = self._kept_submission(row)
         stage(f"preparing task {spec.name}")
         runtime = self._runtime(spec)
         stage("starting trial workers")
         pool = self._pool(runtime, max_workers=row.n_trials)
         config = base_config(bundle, spec, use_gpu=spec.budget.gpus_per_trial > 0)
-        tags = {
-            "task": spec.name,
-            "task_version": str(spec.version),
-            "split_hash": runtime.data.split_hash,
-            "submission": bundle.spec.name,
-            "submission_sha256": bundle.sha256,
-            "team": row.team,
-        }
+        tags = self._tags(spec, runtime, bundle, row.team)
         tracker = Tracker(self.config.tracking_uri, experiment=f"medarena/{spec.name}")
-        self.store.update_submission(submission_id, status="running", error="", finished_at=None)
+        self.store.update_submission(
+            submission_id, status=Status.RUNNING, error="", finished_at=None
+        )
         run = _Run(
             submission_id=submission_id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
             config=config, n_trials=row.n_trials, team=row.team, tags=tags, tracker=tracker,
@@ -314,6 +333,209 @@ class Arena:
         )  # fmt: skip
         finished = self._recorded_trials(submission_id)
         return self._sweep_and_score(run, on_stage=stage, on_trial=on_trial, finished=finished)
+
+    def _kept_submission(self, row: SubmissionRow) -> tuple[TaskSpec, SubmissionBundle]:
+        """The task and the kept code of a stored submission, checked against its row."""
+        task_name, version = self.store.task_name_version(row.task_id)
+        spec = self.catalogue.get(task_name)
+        if spec.version != version:
+            raise UserError(
+                f"submission {row.id} was made for {task_name} version {version}, but the "
+                f"catalogue now has version {spec.version}; it cannot be run"
+            )
+        bundle = load_submission(self._code_dir(row.id))
+        if bundle.sha256 != row.sha256:
+            raise PlatformError(
+                f"the kept code of submission {row.id} hashes to {bundle.sha256[:12]}, "
+                f"not {row.sha256[:12]}"
+            )
+        return spec, bundle
+
+    # The queue: enqueue, cancel, and the worker loop.
+
+    def enqueue(
+        self, path: Path, task_name: str, *, trials: int | None = None, team: str = "anonymous"
+    ) -> int:
+        """Validate a submission (statically: its dry run happens when it starts) and queue it;
+        returns its id. A worker (:meth:`work`, ``medarena worker``) runs it later."""
+        spec = self.catalogue.get(task_name)
+        bundle = load_submission(path)
+        n_trials = self._n_trials(spec, trials)
+        runtime = self._runtime(spec)
+        submission_id = self.store.create_submission(
+            task_id=runtime.task_id,
+            name=bundle.spec.name,
+            team=team,
+            sha256=bundle.sha256,
+            n_trials=n_trials,
+            seed=spec.budget.seed,
+            split_hash=runtime.data.split_hash,
+            study_name="",
+            mlflow_run_id="",
+            status=Status.QUEUED,
+            # The code is in place before a worker can see the row.
+            before_commit=lambda new_id: self._keep_code(new_id, bundle),
+        )
+        self.store.update_submission(submission_id, study_name=_study_name(spec, submission_id))
+        return submission_id
+
+    def cancel(self, submission_id: int) -> str:
+        """Cancel a queued submission, or ask a running one's driver to stop it (it keeps its
+        finished trials); returns the status now: ``cancelled`` or ``cancelling``."""
+        row = self.store.submission(submission_id)
+        if row is None:
+            raise UserError(f"there is no submission {submission_id}")
+        if row.status in Status.FINISHED:
+            raise UserError(
+                f"submission {submission_id} is already {row.status}; only a queued or running "
+                "submission can be cancelled"
+            )
+        return self.store.request_cancel(submission_id)
+
+    def work(
+        self,
+        *,
+        exit_when_idle: bool = False,
+        poll_s: float = 1.0,
+        on_event: EventCallback | None = None,
+        on_trial: QueueTrialCallback | None = None,
+    ) -> int:
+        """Run queued submissions: until the queue is empty with ``exit_when_idle``, else forever.
+
+        The queue is first come, first served between tasks (the arena holds one task's pool at
+        a time): the submissions at the head of the queue that share its first one's task start
+        together, with any that arrive for that task while they run (up to the first queued
+        submission of another task), and share the pool's workers fairly
+        (:class:`medarena.tuning.FairShare`). Each one's dry run is its first job. The store is
+        read at most every ``poll_s`` seconds for new submissions and cancellations. Returns how
+        many submissions this call finished (scored, failed or cancelled).
+        """
+        event = on_event or (lambda _id, _status, _detail: None)
+        share: FairShare | None = None
+        active: dict[int, tuple[_Run, Sweep]] = {}
+        ended = 0
+        polled = -math.inf
+        while True:
+            if time.monotonic() - polled >= poll_s:
+                polled = time.monotonic()
+                if share is not None:
+                    for submission_id in sorted(self.store.cancelling() & active.keys()):
+                        run, sweep = active.pop(submission_id)
+                        share.cancel(sweep)
+                        self._record_cancelled(run)
+                        event(submission_id, Status.CANCELLED, _CANCELLED)
+                        ended += 1
+                share = self._admit(share, active, on_trial=on_trial, event=event)
+            if not active:
+                if exit_when_idle and not self.store.queued():
+                    return ended
+                time.sleep(max(0.0, polled + poll_s - time.monotonic()))
+                continue
+            assert share is not None
+            for sweep in share.step(timeout=poll_s):
+                run, _ = active.pop(sweep.owner)
+                self._conclude(run, sweep, event)
+                ended += 1
+
+    def _admit(
+        self,
+        share: FairShare | None,
+        active: dict[int, tuple[_Run, Sweep]],
+        *,
+        on_trial: QueueTrialCallback | None,
+        event: EventCallback,
+    ) -> FairShare | None:
+        """Start the queued submissions at the head of the queue for the task that runs now (or
+        for the head's task, when none runs); returns the fair share they run under."""
+        from medarena.tuning import FairShare
+
+        for row in self.store.queued():
+            running = {run.runtime.task_id for run, _ in active.values()}
+            if running and row.task_id not in running:
+                break  # first come, first served between tasks
+            if not self.store.claim(row.id):
+                continue  # cancelled, or another worker took it
+            event(row.id, Status.RUNNING, f"{row.team}/{row.name}")
+            try:
+                run, sweep = self._start_queued(row, on_trial)
+            except Exception as exc:
+                message = _error_text(exc)
+                self.store.finish_submission(row.id, status=Status.FAILED, error=message)
+                event(row.id, Status.FAILED, message)
+                continue
+            if share is None or share.pool is not run.pool:
+                share = FairShare(run.pool)
+            share.add(sweep)
+            active[row.id] = (run, sweep)
+        return share
+
+    def _start_queued(
+        self, row: SubmissionRow, on_trial: QueueTrialCallback | None
+    ) -> tuple[_Run, Sweep]:
+        """Everything a claimed queued submission needs to run: pool, MLflow run, its sweep."""
+        from medarena.tracking import Tracker
+        from medarena.tuning import Sweep
+        from medarena.tuning.sweep import base_config
+
+        spec, bundle = self._kept_submission(row)
+        runtime = self._runtime(spec)
+        pool = self._pool(runtime, max_workers=ALL_WORKERS)
+        config = base_config(bundle, spec, use_gpu=spec.budget.gpus_per_trial > 0)
+        tags = self._tags(spec, runtime, bundle, row.team)
+        tracker = Tracker(self.config.tracking_uri, experiment=f"medarena/{spec.name}")
+        parent = row.mlflow_run_id or tracker.start_submission(
+            name=f"{row.team}/{bundle.spec.name}",
+            tags=tags,
+            params={"n_trials": row.n_trials, "seed": row.seed, **spec.budget.model_dump()},
+        )
+        self.store.update_submission(row.id, mlflow_run_id=parent)
+        run = _Run(
+            submission_id=row.id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
+            config=config, n_trials=row.n_trials, team=row.team, tags=tags, tracker=tracker,
+            parent=parent,
+        )  # fmt: skip
+        finished = self._recorded_trials(row.id)
+        relay: TrialCallback | None = None
+        if on_trial is not None:
+            callback = on_trial
+
+            def relay(record: TrialRecord, progress: SweepProgress) -> None:
+                callback(row.id, record, progress)
+
+        try:
+            sweep = Sweep(
+                bundle,
+                spec,
+                storage_url=self.config.study_url,
+                study_name=_study_name(spec, row.id),
+                n_trials=row.n_trials,
+                config=config,
+                on_trial=self._recorder(run, finished, relay),
+                finished=finished,
+                owner=row.id,
+                team=row.team,
+                dry_run=True,
+            )
+        except Exception as exc:
+            self._record_failure(run, exc)
+            raise
+        return run, sweep
+
+    def _conclude(self, run: _Run, sweep: Sweep, event: EventCallback) -> None:
+        """Score and record a queued submission whose sweep ended, or record its failure."""
+        submission_id = run.submission_id
+        try:
+            if sweep.error is not None:
+                raise sweep.error
+            result = sweep.result()
+            scores = self._score(run.spec, run.runtime.data, result.best.outcome.test_predictions)
+        except Exception as exc:
+            self._record_failure(run, exc)
+            event(submission_id, Status.FAILED, _error_text(exc))
+            return
+        self._record_scored(run, result, scores)
+        primary = run.spec.metrics.primary
+        event(submission_id, Status.SCORED, f"test {primary} {scores[primary].value:.4f}")
 
     def _code_dir(self, submission_id: int) -> Path:
         return self.config.artifacts / str(submission_id) / "submission"
@@ -362,28 +584,13 @@ class Arena:
             )
         return records
 
-    def _sweep_and_score(
-        self,
-        run: _Run,
-        *,
-        on_stage: StageCallback,
-        on_trial: TrialCallback | None,
-        finished: dict[int, TrialRecord],
-    ) -> SubmissionResult:
-        """Run (or continue) the sweep, score the best trial, and record everything."""
-        from medarena.tuning import run_sweep
-
-        stage = on_stage
-        spec, bundle, tracker, parent, tags = (
-            run.spec,
-            run.bundle,
-            run.tracker,
-            run.parent,
-            run.tags,
-        )
-        submission_id, data, pool = run.submission_id, run.runtime.data, run.pool
-        study_name = _study_name(spec, submission_id)
-        primary = spec.metrics.primary
+    def _recorder(
+        self, run: _Run, finished: dict[int, TrialRecord], on_trial: TrialCallback | None
+    ) -> TrialCallback:
+        """The sweep's ``on_trial``: records each trial durably (the best one's predictions,
+        MLflow, the store) before the study hears of it, then calls ``on_trial``."""
+        submission_id, tracker, parent, tags = run.submission_id, run.tracker, run.parent, run.tags
+        primary = run.spec.metrics.primary
         kept: list[Path] = [
             p for n in finished if (p := self._predictions_path(submission_id, n)).exists()
         ]
@@ -430,55 +637,89 @@ class Arena:
             if on_trial is not None:
                 on_trial(trial, progress)
 
+        return record
+
+    def _record_failure(self, run: _Run, exc: BaseException) -> None:
+        message = _error_text(exc)
+        self.store.finish_submission(run.submission_id, status=Status.FAILED, error=message)
+        run.tracker.finish_submission(
+            run.parent, metrics={}, tags={"error": message[:5000]}, failed=True
+        )
+
+    def _record_cancelled(self, run: _Run) -> None:
+        self.store.finish_submission(run.submission_id, status=Status.CANCELLED, error=_CANCELLED)
+        run.tracker.finish_submission(
+            run.parent, metrics={}, tags={"status": Status.CANCELLED}, failed=True
+        )
+
+    def _sweep_and_score(
+        self,
+        run: _Run,
+        *,
+        on_stage: StageCallback,
+        on_trial: TrialCallback | None,
+        finished: dict[int, TrialRecord],
+    ) -> SubmissionResult:
+        """Run (or continue) the sweep, score the best trial, and record everything."""
+        from medarena.tuning import SweepCancelled, run_sweep
+
+        submission_id = run.submission_id
         try:
-            stage("sweep")
+            on_stage("sweep")
             sweep = run_sweep(
-                pool,
-                bundle,
-                spec,
+                run.pool,
+                run.bundle,
+                run.spec,
                 storage_url=self.config.study_url,
-                study_name=study_name,
+                study_name=_study_name(run.spec, submission_id),
                 n_trials=run.n_trials,
                 config=run.config,
-                on_trial=record,
+                on_trial=self._recorder(run, finished, on_trial),
                 finished=finished,
+                should_stop=lambda: self.store.cancel_requested(submission_id),
             )
-            stage("scoring on the hidden test set")
-            scores = self._score(spec, data, sweep.best.outcome.test_predictions)
+            on_stage("scoring on the hidden test set")
+            scores = self._score(run.spec, run.runtime.data, sweep.best.outcome.test_predictions)
+        except SweepCancelled:
+            self._record_cancelled(run)
+            raise UserError(
+                f"submission {submission_id} was cancelled; its finished trials are kept"
+            ) from None
         except BaseException as exc:
-            message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-            self.store.finish_submission(submission_id, status="failed", error=message)
-            tracker.finish_submission(
-                parent, metrics={}, tags={"error": message[:5000]}, failed=True
-            )
+            self._record_failure(run, exc)
             raise
+        return self._record_scored(run, sweep, scores)
+
+    def _record_scored(
+        self, run: _Run, sweep: SweepResult, scores: dict[str, MetricValue]
+    ) -> SubmissionResult:
         self.store.finish_submission(
-            submission_id,
-            status="scored",
+            run.submission_id,
+            status=Status.SCORED,
             scores={name: s.as_tuple() for name, s in scores.items()},
             best_params=sweep.best.params,
             wall_seconds=sweep.wall_seconds,
         )
         test_metrics = {f"test_{k}": v.value for k, v in scores.items()}
         test_metrics["sweep_seconds"] = sweep.wall_seconds
-        tracker.finish_submission(
-            parent,
+        run.tracker.finish_submission(
+            run.parent,
             metrics=test_metrics,
-            tags={"best_trial": str(sweep.best.number), "study": study_name},
+            tags={"best_trial": str(sweep.best.number), "study": sweep.study_name},
             failed=False,
         )
         return SubmissionResult(
-            submission_id=submission_id,
-            task=spec.name,
-            name=bundle.spec.name,
+            submission_id=run.submission_id,
+            task=run.spec.name,
+            name=run.bundle.spec.name,
             team=run.team,
-            split_hash=data.split_hash,
+            split_hash=run.runtime.data.split_hash,
             scores=scores,
             best_params=sweep.best.params,
             trials=sweep.trials,
             sweep_seconds=sweep.wall_seconds,
-            workers=pool.size,
-            mlflow_run_id=parent,
+            workers=run.pool.size,
+            mlflow_run_id=run.parent,
         )
 
     def _score(self, spec: TaskSpec, data: TaskData, predictions: Any) -> dict[str, MetricValue]:

@@ -112,27 +112,9 @@ def _arena(settings: Settings) -> Arena:
 
 def _leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[str, Any]]:
     """JSON rows: rank, submission, team, trials, and per metric its value and interval."""
-    import math
+    from medarena.scoring.ranking import leaderboard_records
 
-    def clean(value: Any) -> Any:
-        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-    rows = []
-    for rec in frame.to_dict(orient="records"):
-        row: dict[str, Any] = {
-            "rank": None if rec["rank"] is None or str(rec["rank"]) == "<NA>" else int(rec["rank"]),
-            "submission": rec["submission"],
-            "team": rec["team"],
-            "trials": int(rec["trials"]),
-        }
-        for name in metrics:
-            row[name] = clean(rec[name])
-            row[f"{name}_ci"] = [clean(rec[f"{name}_ci_low"]), clean(rec[f"{name}_ci_high"])]
-        row["sha256"] = rec["sha256"]
-        row["mlflow_run_id"] = rec["mlflow_run_id"]
-        row["finished_at"] = str(rec["finished_at"])
-        rows.append(row)
-    return rows
+    return leaderboard_records(frame, metrics)
 
 
 def _print_leaderboard(title: str, frame: pd.DataFrame, metrics: list[str]) -> None:
@@ -272,12 +254,23 @@ def submit(
         int | None, typer.Option(help="number of trials (default: the task's budget)")
     ] = None,
     team: Annotated[str, typer.Option(help="the team submitting")] = "anonymous",
+    queue: Annotated[
+        bool,
+        typer.Option("--queue", help="validate and queue it for `medarena worker`; return at once"),
+    ] = False,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Validate a submission, run the task's search on it, score it and record it."""
     settings = Settings()
     with _errors(settings):
         arena = _arena(settings)
+        if queue:
+            submission_id = arena.enqueue(path, task, trials=trials, team=team)
+            if fmt is OutputFormat.json:
+                typer.echo(json.dumps({"submission_id": submission_id, "status": "queued"}))
+            else:
+                console.print(f"submission {submission_id} queued", highlight=False)
+            return
         try:
             result = _run_submission(
                 arena, path, task, trials=trials, team=team, quiet=fmt is OutputFormat.json
@@ -337,6 +330,72 @@ def progress(
             return
         for key, value in state.items():
             console.print(f"[bold]{key}[/]: {value}", highlight=False)
+
+
+@app.command("queue")
+def queue_(fmt: FormatOption = OutputFormat.table) -> None:
+    """List the queued and running submissions, oldest first, with their progress."""
+    settings = Settings()
+    with _errors(settings):
+        from medarena.store import Store
+
+        entries = Store(settings.leaderboard_url).queue()
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(entries, indent=2))
+            return
+        from rich.table import Table
+
+        table = Table(title="Queue", title_justify="left")
+        for column in ("id", "task", "submission", "team", "status", "trials", "best val"):
+            table.add_column(column)
+        for e in entries:
+            status = e["status"] + (f" (#{e['place']})" if e["place"] else "")
+            best = "" if e["best_value"] is None else f"{e['metric']} {e['best_value']:.3f}"
+            trials = f"{e['done']}/{e['total']}"
+            table.add_row(
+                str(e["submission_id"]), e["task"], e["submission"], e["team"], status, trials, best
+            )
+        if not entries:
+            table.caption = "nothing queued or running"
+        console.print(table)
+
+
+@app.command()
+def cancel(submission_id: Annotated[int, typer.Argument(help="the submission's id")]) -> None:
+    """Cancel a queued submission, or stop a running one (its finished trials are kept)."""
+    settings = Settings()
+    with _errors(settings):
+        status = _arena(settings).cancel(submission_id)
+        what = (
+            "cancelled"
+            if status == "cancelled"
+            else f"{status}: its driver stops it within seconds"
+        )
+        console.print(f"submission {submission_id} {what}", highlight=False)
+
+
+@app.command()
+def worker(
+    exit_when_idle: Annotated[
+        bool, typer.Option("--exit-when-idle", help="return once the queue is empty")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option(help="seconds between looks at the queue and at cancellations")
+    ] = 1.0,
+) -> None:
+    """Run queued submissions (several at once, sharing the workers fairly) until stopped."""
+    settings = Settings()
+    with _errors(settings):
+        arena = _arena(settings)
+
+        def on_event(submission_id: int, status: str, detail: str) -> None:
+            err_console.print(f"submission {submission_id}: {status} {detail}", highlight=False)
+
+        try:
+            ended = arena.work(exit_when_idle=exit_when_idle, poll_s=poll, on_event=on_event)
+        finally:
+            arena.close()
+        console.print(f"{ended} submissions finished; the queue is empty", highlight=False)
 
 
 @app.command()
@@ -417,6 +476,38 @@ def tasks_list(fmt: FormatOption = OutputFormat.table) -> None:
         for s in specs:
             table.add_row(s.name, str(s.version), s.kind, s.metrics.primary, s.title)
         console.print(table)
+
+
+@tasks_app.command("prepare")
+def tasks_prepare(name: Annotated[str, typer.Argument(help="the task's name")]) -> None:
+    """Read a task's data, check it, fix its split and write the cache (with a progress bar)."""
+    settings = Settings()
+    with _errors(settings):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from medarena.tasks import TaskCatalogue, load_task_data
+        from medarena.tasks.progress import listening
+
+        spec = TaskCatalogue(settings.catalogue_dir).get(name)
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ]
+        with Progress(*columns, console=err_console) as progress:
+            bar = progress.add_task(f"reading {spec.name}", total=None)
+            with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
+                data = load_task_data(spec, cache_dir=settings.cache_dir)
+        sizes = ", ".join(f"{split} {data.size(split)}" for split in ("train", "val", "test"))
+        console.print(f"{spec.name}: {len(data.arrays.case_ids)} cases ({sizes})", highlight=False)
+        console.print(f"split hash {data.split_hash}; cached in {settings.cache_dir}")
 
 
 @tasks_app.command("show")
@@ -522,6 +613,22 @@ def evaluate(
                 f"worst-case policy[/]: {shown}" + (f" and {more} more" if more > 0 else ""),
                 highlight=False,
             )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="the port to listen on")] = 8000,
+) -> None:
+    """Serve the web leaderboard and the REST API (API documentation at /docs)."""
+    settings = Settings()
+    with _errors(settings):
+        import uvicorn
+
+        from medarena_leaderboard.app import app_from_settings
+
+        console.print(f"MedArena leaderboard on http://{host}:{port}/ (API docs at /docs)")
+        uvicorn.run(app_from_settings(), host=host, port=port)
 
 
 def main() -> None:

@@ -10,26 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medarena.arena import Arena, ArenaConfig
+from medarena.arena import Arena
 from medarena.exceptions import SubmissionError, TrialError
 from medarena.tasks import TaskCatalogue, load_task_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-
-
-@pytest.fixture
-def arena(ray_cluster: None, catalogue: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    state = tmp_path / "state"
-    config = ArenaConfig(
-        catalogue_dir=catalogue,
-        cache_dir=state / "cache",
-        db_url=f"sqlite:///{state / 'leaderboard.db'}",
-        study_url=f"sqlite:///{state / 'studies.db'}",
-        tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-    )
-    arena = Arena(config)
-    yield arena
-    arena.close(stop_cluster=False)
 
 
 def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_baseline) -> None:  # type: ignore[no-untyped-def]

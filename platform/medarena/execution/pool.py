@@ -15,6 +15,7 @@ is replaced by a new actor with the same data, and the job it was running comes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ class TrialJob:
     """One unit of work: a configuration of a submission, with the submission's files.
 
     ``attempt`` counts from 1; a job whose worker died is submitted again with the next number.
+    ``owner`` tells apart the jobs of several sweeps sharing one pool (a submission's id).
     """
 
     key: int
@@ -38,6 +40,7 @@ class TrialJob:
     dry_run: bool = False
     attempt: int = 1
     on_epoch: EpochHook | None = None
+    owner: int = 0
 
 
 @dataclass(frozen=True)
@@ -210,24 +213,32 @@ class WorkerPool:
         self._idle.append(worker)
         return TrialResult(job=job, outcome=outcome, worker=worker, node_id=self._nodes[worker])
 
-    def _replace(self, worker: int) -> None:
-        """Start a new actor in place of a dead one; it becomes idle once it answers."""
-        ray.kill(self._workers[worker], no_restart=True)
-        self._workers[worker] = self._start()
-        self.replaced += 1
+    def _replace(self, *workers: int) -> None:
+        """Start new actors in place of dead ones; they become idle once they answer (started
+        together, so replacing several costs one start-up time)."""
+        for worker in workers:
+            ray.kill(self._workers[worker], no_restart=True)
+            self._workers[worker] = self._start()
+            self.replaced += 1
         try:
-            self._nodes[worker] = ray.get(self._workers[worker].node_id.remote())
+            nodes = ray.get([self._workers[w].node_id.remote() for w in workers])
         except ray.exceptions.RayError as exc:
-            raise PlatformError(f"could not replace dead trial worker {worker}: {exc}") from exc
-        self._idle.append(worker)
+            raise PlatformError(f"could not replace dead trial workers {workers}: {exc}") from exc
+        for worker, node in zip(workers, nodes, strict=True):
+            self._nodes[worker] = node
+            self._idle.append(worker)
 
-    def cancel(self) -> list[TrialJob]:
-        """Stop every running job (its worker is replaced); returns the jobs that were stopped."""
-        jobs = []
+    def cancel(self, where: Callable[[TrialJob], bool] | None = None) -> list[TrialJob]:
+        """Stop the running jobs (those for which ``where`` is true; default all), replacing
+        their workers; returns the jobs that were stopped."""
+        jobs, workers = [], []
         for ref, (job, worker) in list(self._running.items()):
-            del self._running[ref]
-            jobs.append(job)
-            self._replace(worker)
+            if where is None or where(job):
+                del self._running[ref]
+                jobs.append(job)
+                workers.append(worker)
+        if workers:
+            self._replace(*workers)
         return jobs
 
     def shutdown(self) -> None:

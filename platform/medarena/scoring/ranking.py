@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pandas as pd
 
 from medarena.metrics import MetricInfo
@@ -20,7 +23,7 @@ def leaderboard(scores: pd.DataFrame | None, *, metrics: list[MetricInfo]) -> pd
     columns = ["rank", *ENTRY_COLUMNS[:3]]
     for info in metrics:
         columns += [info.name, f"{info.name}_ci_low", f"{info.name}_ci_high"]
-    columns += ENTRY_COLUMNS[3:]
+    columns += [*ENTRY_COLUMNS[3:], "submission_id"]
     if scores is None or scores.empty:
         return pd.DataFrame(columns=columns)
 
@@ -42,4 +45,38 @@ def leaderboard(scores: pd.DataFrame | None, *, metrics: list[MetricInfo]) -> pd
         .astype("Int64")
     )
     table = table.sort_values(["rank", "finished_at"], na_position="last", kind="stable")
-    return table[columns].reset_index(drop=True)
+    return table.reset_index()[columns]
+
+
+def _clean(value: Any) -> Any:
+    """``None`` for missing values (NaN, NaT, pandas' NA), else the value as a plain Python
+    scalar, so that the result serialises to JSON."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[str, Any]]:
+    """JSON rows of a :func:`leaderboard` frame: rank, submission, team, trials, and per metric
+    its value and ``<metric>_ci`` (``[low, high]``); missing values are ``None``."""
+    rows = []
+    for rec in frame.to_dict(orient="records"):
+        rank = _clean(rec["rank"])
+        row: dict[str, Any] = {
+            "rank": None if rank is None else int(rank),
+            "submission": rec["submission"],
+            "team": rec["team"],
+            "trials": int(rec["trials"]),
+        }
+        for name in metrics:
+            row[name] = _clean(rec[name])
+            row[f"{name}_ci"] = [_clean(rec[f"{name}_ci_low"]), _clean(rec[f"{name}_ci_high"])]
+        if "submission_id" in rec:
+            row["submission_id"] = int(rec["submission_id"])
+        row["sha256"] = rec["sha256"]
+        row["mlflow_run_id"] = rec["mlflow_run_id"]
+        row["finished_at"] = str(rec["finished_at"])
+        rows.append(row)
+    return rows

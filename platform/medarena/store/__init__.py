@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medarena.store.models import Base, ScoreRow, SubmissionRow, TaskRow, TrialRow
+from medarena.store.models import Base, ScoreRow, Status, SubmissionRow, TaskRow, TrialRow
 from medarena.store.store import Store
 
-__all__ = ["Base", "ScoreRow", "Store", "SubmissionRow", "TaskRow", "TrialRow"]
+__all__ = ["Base", "ScoreRow", "Status", "Store", "SubmissionRow", "TaskRow", "TrialRow"]

@@ -17,6 +17,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class Status:
+    """The states of a submission, as stored in ``submissions.status``::
+
+        queued ──► running ──► scored | failed | cancelled
+           │          │                               ▲
+           │          └──► cancelling (cancel asked) ─┤
+           └──────────────────────────────────────────┘ (cancelled before it started)
+
+    A worker claims a queued submission by moving it to running; ``medarena cancel`` moves a
+    queued one straight to cancelled and a running one to cancelling, which its driver turns into
+    cancelled after stopping the running trials (finished trials are kept).
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SCORED = "scored"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ACTIVE = (QUEUED, RUNNING, CANCELLING)
+    FINISHED = (SCORED, FAILED, CANCELLED)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -45,7 +68,7 @@ class SubmissionRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     team: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=Status.RUNNING, index=True)
     n_trials: Mapped[int]
     seed: Mapped[int]
     split_hash: Mapped[str] = mapped_column(String(64))

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medarena.exceptions import PlatformError, SplitMismatchError
-from medarena.store.models import Base, ScoreRow, SubmissionRow, TaskRow, TrialRow
+from medarena.store.models import Base, ScoreRow, Status, SubmissionRow, TaskRow, TrialRow
 
 
 def _finite(value: float) -> float | None:
@@ -75,7 +76,11 @@ class Store:
         split_hash: str,
         study_name: str,
         mlflow_run_id: str,
+        status: str = Status.RUNNING,
+        before_commit: Callable[[int], None] | None = None,
     ) -> int:
+        """A new submission row; ``before_commit(id)`` runs before anyone else can see it (to
+        keep a queued submission's code in place before a worker may pick it up)."""
         with self.session() as s, s.begin():
             row = SubmissionRow(
                 task_id=task_id,
@@ -87,10 +92,12 @@ class Store:
                 split_hash=split_hash,
                 study_name=study_name,
                 mlflow_run_id=mlflow_run_id,
-                status="running",
+                status=status,
             )
             s.add(row)
             s.flush()
+            if before_commit is not None:
+                before_commit(row.id)
             return row.id
 
     def add_trial(
@@ -140,6 +147,19 @@ class Store:
         with self.session() as s:
             return s.get(SubmissionRow, submission_id)
 
+    def task(self, task_id: int) -> TaskRow | None:
+        """A task version's row (name, version, kind, split hash, primary metric)."""
+        with self.session() as s:
+            return s.get(TaskRow, task_id)
+
+    def scores(self, submission_id: int) -> list[ScoreRow]:
+        """A submission's aggregate scores (with intervals and split hash), by metric name."""
+        with self.session() as s:
+            query = (
+                select(ScoreRow).filter_by(submission_id=submission_id).order_by(ScoreRow.metric)
+            )
+            return list(s.scalars(query))
+
     def update_submission(self, submission_id: int, **values: Any) -> None:
         """Set columns of a submission row (``status``, ``study_name``, ``error``, ...)."""
         with self.session() as s, s.begin():
@@ -177,6 +197,79 @@ class Store:
             "error": row.error,
         }
 
+    def queued(self) -> list[SubmissionRow]:
+        """The queued submissions, oldest first (the order workers start them in)."""
+        with self.session() as s:
+            query = select(SubmissionRow).filter_by(status=Status.QUEUED).order_by(SubmissionRow.id)
+            return list(s.scalars(query))
+
+    def claim(self, submission_id: int) -> bool:
+        """Move a queued submission to running; false if it is no longer queued (another worker
+        took it, or it was cancelled). Atomic, so two workers never run the same submission."""
+        return self._move(submission_id, Status.QUEUED, Status.RUNNING)
+
+    def _move(self, submission_id: int, old: str, new: str, **values: Any) -> bool:
+        with self.session() as s, s.begin():
+            moved = s.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.id == submission_id, SubmissionRow.status == old)
+                .values(status=new, **values)
+            )
+            return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+    def request_cancel(self, submission_id: int) -> str:
+        """Cancel a queued submission (it becomes cancelled) or ask a running one's driver to
+        stop (it becomes cancelling); returns the status now. A finished submission is left as
+        it is (its status is returned); an unknown one raises :class:`KeyError`."""
+        now = datetime.now(UTC)
+        if self._move(submission_id, Status.QUEUED, Status.CANCELLED, finished_at=now):
+            return Status.CANCELLED
+        if self._move(submission_id, Status.RUNNING, Status.CANCELLING):
+            return Status.CANCELLING
+        row = self.submission(submission_id)
+        if row is None:
+            raise KeyError(submission_id)
+        return row.status
+
+    def cancel_requested(self, submission_id: int) -> bool:
+        """Whether someone asked to cancel this running submission (one cheap query)."""
+        with self.session() as s:
+            query = select(SubmissionRow.status).filter_by(id=submission_id)
+            return s.scalar(query) == Status.CANCELLING
+
+    def cancelling(self) -> set[int]:
+        """The ids of the running submissions someone asked to cancel."""
+        with self.session() as s:
+            query = select(SubmissionRow.id).filter_by(status=Status.CANCELLING)
+            return set(s.scalars(query))
+
+    def queue(self) -> list[dict[str, Any]]:
+        """The queued and running submissions, oldest first, each with its progress (see
+        :meth:`progress`), its task, name and team, and its place in the queue (queued ones)."""
+        with self.session() as s:
+            query = (
+                select(SubmissionRow, TaskRow.name)
+                .join(TaskRow, TaskRow.id == SubmissionRow.task_id)
+                .where(SubmissionRow.status.in_(Status.ACTIVE))
+                .order_by(SubmissionRow.id)
+            )
+            rows = list(s.execute(query).tuples())
+        entries, place = [], 0
+        for row, task in rows:
+            entry = {
+                "submission_id": row.id,
+                "task": task,
+                "submission": row.name,
+                "team": row.team,
+                "created_at": str(row.created_at),
+            }
+            entry.update(self.progress(row.id))
+            if row.status == Status.QUEUED:
+                place += 1
+            entry["place"] = place if row.status == Status.QUEUED else None
+            entries.append(entry)
+        return entries
+
     def finish_submission(
         self,
         submission_id: int,
@@ -187,7 +280,7 @@ class Store:
         wall_seconds: float | None = None,
         error: str = "",
     ) -> None:
-        """Mark a submission scored (with its scores) or failed (with the error)."""
+        """Mark a submission scored (with its scores), failed (with the error) or cancelled."""
         with self.session() as s, s.begin():
             row = s.get_one(SubmissionRow, submission_id)
             row.status = status
@@ -232,7 +325,7 @@ class Store:
             .join(TaskRow, TaskRow.id == SubmissionRow.task_id)
             .where(
                 SubmissionRow.task_id == task_id,
-                SubmissionRow.status == "scored",
+                SubmissionRow.status == Status.SCORED,
                 ScoreRow.split_hash == TaskRow.split_hash,
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medarena.tracking.curves import trial_curves
 from medarena.tracking.mlflow_tracker import Tracker
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "trial_curves"]

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from medarena.tuning.sweep import SweepProgress, SweepResult, TrialRecord, run_sweep
+from medarena.tuning.sharing import FairShare
+from medarena.tuning.sweep import (
+    Sweep,
+    SweepCancelled,
+    SweepProgress,
+    SweepResult,
+    TrialRecord,
+    run_sweep,
+)
 
-__all__ = ["SweepProgress", "SweepResult", "TrialRecord", "run_sweep"]
+__all__ = [
+    "FairShare",
+    "Sweep",
+    "SweepCancelled",
+    "SweepProgress",
+    "SweepResult",
+    "TrialRecord",
+    "run_sweep",
+]

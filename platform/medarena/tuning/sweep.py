@@ -30,7 +30,7 @@ import numpy as np
 import optuna
 
 from medarena.exceptions import PlatformError, SubmissionError, TrialError
-from medarena.execution import Service, TrialJob, WorkerPool
+from medarena.execution import Service, TrialJob, TrialResult, WorkerPool
 from medarena.metrics import get_metric
 from medarena.submissions import SubmissionBundle
 from medarena.submissions.trial import TrialConfig, TrialOutcome
@@ -138,8 +138,8 @@ def base_config(bundle: SubmissionBundle, task: TaskSpec, *, use_gpu: bool) -> T
     )
 
 
-def dry_run(pool: WorkerPool, bundle: SubmissionBundle, config: TrialConfig) -> None:
-    """Run the submission for one batch on a worker; raise :class:`SubmissionError` if it fails.
+def dry_run_job(bundle: SubmissionBundle, config: TrialConfig, *, owner: int = 0) -> TrialJob:
+    """The job that runs the submission for one batch (see :func:`dry_run`).
 
     Uses the middle of every search-space range so that the check does not consume a sample of
     the seeded sampler.
@@ -156,15 +156,33 @@ def dry_run(pool: WorkerPool, bundle: SubmissionBundle, config: TrialConfig) -> 
             params[name] = (
                 round(mid) if isinstance(dist, optuna.distributions.IntDistribution) else mid
             )
-    job = TrialJob(key=-1, config=replace(config, params=params), files=bundle.files, dry_run=True)
-    pool.submit(job)
-    result = pool.next_result()
-    assert result is not None
+    return TrialJob(
+        key=-1,
+        config=replace(config, params=params),
+        files=bundle.files,
+        dry_run=True,
+        owner=owner,
+    )
+
+
+def check_dry_run(bundle: SubmissionBundle, result: TrialResult) -> None:
+    """Raise :class:`SubmissionError` if the dry run's ``result`` says it failed."""
     if not result.outcome.ok:
         raise SubmissionError(
             f"{bundle.source}: the dry run of {bundle.spec.entry_point} failed:\n"
             f"{result.outcome.error}"
         )
+
+
+def dry_run(pool: WorkerPool, bundle: SubmissionBundle, config: TrialConfig) -> None:
+    """Run the submission for one batch on a worker; raise :class:`SubmissionError` if it fails.
+
+    Call it on a pool that runs nothing else.
+    """
+    pool.submit(dry_run_job(bundle, config))
+    result = pool.next_result()
+    assert result is not None
+    check_dry_run(bundle, result)
 
 
 def _direction(task: TaskSpec) -> Literal["maximize", "minimize"]:
@@ -188,6 +206,260 @@ def open_study(task: TaskSpec, *, storage_url: str, study_name: str) -> optuna.S
         ) from exc
 
 
+class Sweep:
+    """One submission's sweep as a state object that a driver steps: it hands out jobs
+    (:meth:`want_job`) and takes their results (:meth:`accept`, then :meth:`record`).
+
+    :func:`run_sweep` drives one sweep on a pool; :class:`medarena.tuning.FairShare` drives several
+    on one pool. Creating a sweep opens (or continues) its study: trials ``finished`` by an
+    earlier driver are kept, trials the study shows as running are run again (see the module
+    docstring). With ``dry_run`` the first job is the submission's dry run, and no trial starts
+    before it passed; a failed dry run raises :class:`SubmissionError` from :meth:`accept`.
+
+    ``on_trial`` must record a trial durably before it returns: the study is told about the
+    trial only afterwards. Not thread safe.
+    """
+
+    def __init__(
+        self,
+        bundle: SubmissionBundle,
+        task: TaskSpec,
+        *,
+        storage_url: str,
+        study_name: str,
+        n_trials: int,
+        config: TrialConfig,
+        on_trial: Callable[[TrialRecord, SweepProgress], None] | None = None,
+        finished: dict[int, TrialRecord] | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        owner: int = 0,
+        team: str = "",
+        dry_run: bool = False,
+    ) -> None:
+        from medarena.tuning.pruning import PruningBoard
+
+        self.bundle, self.task, self.config = bundle, task, config
+        self.study_name, self.n_trials, self.max_attempts = study_name, n_trials, max_attempts
+        self.owner, self.team = owner, team
+        self.on_trial = on_trial
+        self.study = open_study(task, storage_url=storage_url, study_name=study_name)
+        self._board: Service | None = None
+        if task.budget.pruner == "median":
+            self._board = Service(
+                PruningBoard, _direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS
+            )
+        self._primary = task.metrics.primary
+        self._distributions = to_distributions(bundle.spec.search_space)
+        self._info = get_metric(task.metrics.primary)
+        self.progress = SweepProgress(total=n_trials)
+        self.records: list[TrialRecord] = []
+        self.running = 0
+        """Jobs of this sweep on workers now."""
+        self.error: Exception | None = None
+        """Why the sweep ended early, set by its driver: a failed dry run, a store error, ..."""
+        self._queue: collections.deque[tuple[optuna.Trial, int]] = collections.deque()
+        self._trials: dict[int, optuna.Trial] = {}
+        self._dry_run: Literal["todo", "running", "done"] = "todo" if dry_run else "done"
+        self._asked = self._restore(dict(finished or {}))
+
+    def _restore(self, recorded: dict[int, TrialRecord]) -> int:
+        """Continue what an earlier driver left: keep finished trials, re-run orphaned ones."""
+        existing = self.study.get_trials(deepcopy=False)
+        for frozen in existing:
+            record = recorded.get(frozen.number)
+            if self._board is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
+                assert frozen.value is not None
+                self._board.call("add_completed", frozen.value, dict(frozen.intermediate_values))
+            if frozen.state.is_finished():
+                if record is None:
+                    log.warning("trial %d is finished in the study but not recorded", frozen.number)
+                    state: TrialState = (
+                        "complete" if frozen.state == optuna.trial.TrialState.COMPLETE else "failed"
+                    )
+                    value = frozen.value if frozen.value is not None else math.nan
+                    record = TrialRecord(
+                        frozen.number,
+                        frozen.params,
+                        state,
+                        TrialOutcome(ok=False, best_value=value),
+                    )
+            elif record is not None:
+                self._tell(frozen.number, record)  # recorded, but the driver died before telling
+            else:
+                trial = optuna.Trial(self.study, frozen._trial_id)
+                self._trials[frozen.number] = trial
+                self._queue.append((trial, 1))
+                continue
+            self.records.append(record)
+            self._note_best(record)
+        progress = self.progress
+        progress.done = progress.restored = len(self.records)
+        progress.failed = sum(r.state == "failed" for r in self.records)
+        progress.pruned = sum(r.state == "pruned" for r in self.records)
+        return len(existing)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing running and nothing left to run: :meth:`result` may be called."""
+        return (
+            self.running == 0
+            and self._dry_run == "done"
+            and not self._queue
+            and self._asked >= self.n_trials
+        )
+
+    def _note_best(self, record: TrialRecord) -> None:
+        """Track the best complete trial; ties go to the lower number, whatever the order."""
+        if record.state != "complete":
+            return
+        value, best = record.value, self.progress.best_value
+        if (
+            self.progress.best_number < 0
+            or self._info.better(value, best)
+            or (value == best and record.number < self.progress.best_number)
+        ):
+            self.progress.best_value, self.progress.best_number = value, record.number
+
+    def _tell(self, trial: optuna.Trial | int, record: TrialRecord) -> None:
+        if record.state == "complete":
+            self.study.tell(trial, record.value)
+        elif record.state == "pruned":
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _next_trial(self) -> tuple[optuna.Trial, int] | None:
+        if self._queue:
+            return self._queue.popleft()
+        if self._asked >= self.n_trials:
+            return None
+        seed = slot_seed(self.task.budget.seed, self._asked)
+        self.study.sampler = optuna.samplers.RandomSampler(seed=seed)
+        trial = self.study.ask(self._distributions)
+        if trial.number != self._asked:
+            raise PlatformError(
+                f"study {self.study_name!r} gained trials from elsewhere while this sweep ran "
+                f"(expected trial {self._asked}, got {trial.number}); is another driver running it?"
+            )
+        self._asked += 1
+        self._trials[trial.number] = trial
+        return trial, 1
+
+    def want_job(self) -> TrialJob | None:
+        """The next job to start on an idle worker, or ``None`` if this sweep has none now."""
+        from medarena.tuning.pruning import PruningHook
+
+        if self._dry_run != "done":
+            if self._dry_run == "running":
+                return None
+            self._dry_run = "running"
+            self.running += 1
+            return dry_run_job(self.bundle, self.config, owner=self.owner)
+        item = self._next_trial()
+        if item is None:
+            return None
+        trial, attempt = item
+        config = replace(
+            self.config, params=dict(trial.params), seed=trial_seed(self.config, trial.number)
+        )
+        board = self._board
+        hook = None if board is None else PruningHook(board, trial.number, attempt, self._primary)
+        self.running += 1
+        return TrialJob(
+            key=trial.number,
+            config=config,
+            files=self.bundle.files,
+            attempt=attempt,
+            on_epoch=hook,
+            owner=self.owner,
+        )
+
+    def accept(self, result: TrialResult) -> TrialRecord | None:
+        """Take a finished job of this sweep. Returns the trial to :meth:`record` (the driver
+        first gives the freed worker new work), or ``None`` when there is nothing to record: the
+        dry run passed, or the trial lost its worker and will run again."""
+        self.running -= 1
+        if result.job.dry_run:
+            self._dry_run = "done"
+            check_dry_run(self.bundle, result)
+            return None
+        trial = self._trials[result.job.key]
+        outcome = result.outcome
+        attempt = result.job.attempt
+        if result.lost and attempt < self.max_attempts:
+            log.warning(
+                "trial %d lost its worker (attempt %d); running it again", trial.number, attempt
+            )
+            self._queue.appendleft((trial, attempt + 1))
+            self.progress.retried += 1
+            return None
+        if result.lost:
+            outcome = replace(
+                outcome,
+                error=f"platform error: the trial's worker process died in each of "
+                f"{attempt} attempts; the last time: {outcome.error}",
+            )
+        state: TrialState = (
+            "failed" if not outcome.ok else "pruned" if outcome.pruned else "complete"
+        )
+        return TrialRecord(
+            trial.number, dict(trial.params), state, outcome, attempt, result.node_id
+        )
+
+    def record(self, record: TrialRecord) -> None:
+        """Record a finished trial (``on_trial``), then tell the study and the pruning board."""
+        self.records.append(record)
+        self._note_best(record)
+        progress = self.progress
+        progress.done += 1
+        progress.failed += record.state == "failed"
+        progress.pruned += record.state == "pruned"
+        progress.running = self.running
+        if self.on_trial is not None:
+            self.on_trial(record, progress)
+        if self._board is not None:
+            value = record.value if record.state == "complete" else None
+            self._board.call("finish", record.number, value)
+        told = self._trials.pop(record.number)
+        for row in record.outcome.history:  # the curve goes into the SQL study too
+            value = row.get(f"val_{self._primary}", math.nan)
+            if not math.isnan(value):
+                told.report(value, int(row["epoch"]))
+        self._tell(told, record)
+
+    def stopped(self, jobs: list[TrialJob]) -> None:
+        """These jobs of the sweep were stopped (cancelled): their trials fail in the study."""
+        for job in jobs:
+            self.running -= 1
+            if job.dry_run:
+                self._dry_run = "todo"
+            else:
+                self.study.tell(self._trials.pop(job.key), state=optuna.trial.TrialState.FAIL)
+
+    def close(self) -> None:
+        """Stop the pruning board (idempotent)."""
+        if self._board is not None:
+            self._board.stop()
+            self._board = None
+
+    def result(self) -> SweepResult:
+        """Every trial and the best one; raises :class:`TrialError` if every trial failed."""
+        self.close()
+        records = sorted(self.records, key=lambda r: r.number)
+        best_number = self.progress.best_number
+        if best_number < 0:
+            raise TrialError(
+                f"every trial failed; the first error was:\n{records[0].outcome.error}"
+            )
+        (best,) = (r for r in records if r.number == best_number)
+        return SweepResult(
+            study_name=self.study_name,
+            trials=records,
+            best=best,
+            wall_seconds=self.progress.elapsed,
+        )
+
+
 def run_sweep(
     pool: WorkerPool,
     bundle: SubmissionBundle,
@@ -204,169 +476,40 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or continue) the sweep until ``n_trials`` trials have finished; return every trial.
 
-    ``on_trial`` must record a trial durably before it returns: the study is told about the trial
-    only afterwards. ``finished`` are the trials a previous driver recorded (see the module
-    docstring). ``should_stop`` is polled about once a second; when it answers true the running
-    trials are stopped, marked failed in the study, and :class:`SweepCancelled` is raised.
+    The single-submission case of :class:`Sweep` (see it for ``on_trial`` and ``finished``),
+    driven by a :class:`~medarena.tuning.FairShare` holding it alone. ``should_stop`` is polled at
+    most once a second; when it answers true the running trials are stopped, marked failed in
+    the study, and :class:`SweepCancelled` is raised.
 
     Raises :class:`TrialError` with the first error if every trial failed.
     """
-    from medarena.tuning.pruning import PruningBoard, PruningHook
+    from medarena.tuning.sharing import FairShare
 
-    study = open_study(task, storage_url=storage_url, study_name=study_name)
-    board = None
-    if task.budget.pruner == "median":
-        board = Service(PruningBoard, _direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS)
-    primary = task.metrics.primary
-    distributions = to_distributions(bundle.spec.search_space)
-    info = get_metric(task.metrics.primary)
-    progress = SweepProgress(total=n_trials)
-    records: list[TrialRecord] = []
-    queue: collections.deque[tuple[optuna.Trial, int]] = collections.deque()
-    trials: dict[int, optuna.Trial] = {}
-    recorded = dict(finished or {})
-
-    def note_best(record: TrialRecord) -> None:
-        """Track the best complete trial; ties go to the lower number, whatever the order."""
-        if record.state != "complete":
-            return
-        value, best = record.value, progress.best_value
-        if (
-            progress.best_number < 0
-            or info.better(value, best)
-            or (value == best and record.number < progress.best_number)
-        ):
-            progress.best_value, progress.best_number = value, record.number
-
-    def tell(trial: optuna.Trial | int, record: TrialRecord) -> None:
-        if record.state == "complete":
-            study.tell(trial, record.value)
-        elif record.state == "pruned":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-    # Continue what an earlier driver left: keep finished trials, re-run orphaned ones.
-    existing = study.get_trials(deepcopy=False)
-    for frozen in existing:
-        record = recorded.get(frozen.number)
-        if board is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
-            assert frozen.value is not None
-            board.call("add_completed", frozen.value, dict(frozen.intermediate_values))
-        if frozen.state.is_finished():
-            if record is None:
-                log.warning("trial %d is finished in the study but not recorded", frozen.number)
-                state: TrialState = (
-                    "complete" if frozen.state == optuna.trial.TrialState.COMPLETE else "failed"
-                )
-                value = frozen.value if frozen.value is not None else math.nan
-                record = TrialRecord(
-                    frozen.number, frozen.params, state, TrialOutcome(ok=False, best_value=value)
-                )
-        elif record is not None:
-            tell(frozen.number, record)  # recorded, but the driver died before telling the study
-        else:
-            trial = optuna.Trial(study, frozen._trial_id)
-            trials[frozen.number] = trial
-            queue.append((trial, 1))
-            continue
-        records.append(record)
-        note_best(record)
-    progress.done = progress.restored = len(records)
-    progress.failed = sum(r.state == "failed" for r in records)
-    progress.pruned = sum(r.state == "pruned" for r in records)
-    asked = len(existing)
-
-    def next_trial() -> tuple[optuna.Trial, int] | None:
-        nonlocal asked
-        if queue:
-            return queue.popleft()
-        if asked >= n_trials:
-            return None
-        study.sampler = optuna.samplers.RandomSampler(seed=slot_seed(task.budget.seed, asked))
-        trial = study.ask(distributions)
-        if trial.number != asked:
-            raise PlatformError(
-                f"study {study_name!r} gained trials from elsewhere while this sweep ran "
-                f"(expected trial {asked}, got {trial.number}); is another driver running it?"
-            )
-        asked += 1
-        trials[trial.number] = trial
-        return trial, 1
-
-    def top_up() -> None:
-        while pool.idle:
-            item = next_trial()
-            if item is None:
-                return
-            trial, attempt = item
-            job_config = replace(
-                config, params=dict(trial.params), seed=trial_seed(config, trial.number)
-            )
-            hook = None if board is None else PruningHook(board, trial.number, attempt, primary)
-            job = TrialJob(
-                key=trial.number,
-                config=job_config,
-                files=bundle.files,
-                attempt=attempt,
-                on_epoch=hook,
-            )
-            pool.submit(job)
-
-    top_up()
-    while pool.running:
-        if should_stop is not None and should_stop():
-            for job in pool.cancel():
-                study.tell(trials.pop(job.key), state=optuna.trial.TrialState.FAIL)
-            raise SweepCancelled(f"sweep {study_name!r} was cancelled")
-        result = pool.next_result(timeout=None if should_stop is None else 1.0)
-        if result is None:
-            continue
-        trial = trials[result.job.key]
-        outcome = result.outcome
-        attempt = result.job.attempt
-        if result.lost and attempt < max_attempts:
-            log.warning(
-                "trial %d lost its worker (attempt %d); running it again", trial.number, attempt
-            )
-            queue.appendleft((trial, attempt + 1))
-            progress.retried += 1
-            top_up()
-            continue
-        if result.lost:
-            outcome = replace(
-                outcome,
-                error=f"platform error: the trial's worker process died in each of "
-                f"{attempt} attempts; the last time: {outcome.error}",
-            )
-        state = "failed" if not outcome.ok else "pruned" if outcome.pruned else "complete"
-        record = TrialRecord(
-            trial.number, dict(trial.params), state, outcome, attempt, result.node_id
-        )
-        top_up()  # keep the worker busy before recording the finished trial
-        records.append(record)
-        note_best(record)
-        progress.done += 1
-        progress.failed += state == "failed"
-        progress.pruned += state == "pruned"
-        progress.running = pool.running
-        if on_trial is not None:
-            on_trial(record, progress)
-        if board is not None:
-            board.call("finish", trial.number, record.value if state == "complete" else None)
-        told = trials.pop(trial.number)
-        for row in outcome.history:  # the curve goes into the SQL study too
-            value = row.get(f"val_{primary}", math.nan)
-            if not math.isnan(value):
-                told.report(value, int(row["epoch"]))
-        tell(told, record)
-    if board is not None:
-        board.stop()
-
-    records.sort(key=lambda r: r.number)
-    if progress.best_number < 0:
-        raise TrialError(f"every trial failed; the first error was:\n{records[0].outcome.error}")
-    (best,) = (r for r in records if r.number == progress.best_number)
-    return SweepResult(
-        study_name=study_name, trials=records, best=best, wall_seconds=progress.elapsed
+    sweep = Sweep(
+        bundle,
+        task,
+        storage_url=storage_url,
+        study_name=study_name,
+        n_trials=n_trials,
+        config=config,
+        on_trial=on_trial,
+        finished=finished,
+        max_attempts=max_attempts,
     )
+    share = FairShare(pool)
+    share.add(sweep)
+    polled = -math.inf
+    try:
+        while True:
+            if should_stop is not None and time.monotonic() - polled >= 1.0:
+                polled = time.monotonic()
+                if should_stop():
+                    share.cancel(sweep)
+                    raise SweepCancelled(f"sweep {study_name!r} was cancelled")
+            if share.step(timeout=None if should_stop is None else 1.0):
+                break
+    finally:
+        sweep.close()
+    if sweep.error is not None:
+        raise sweep.error
+    return sweep.result()

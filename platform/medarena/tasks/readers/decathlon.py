@@ -20,6 +20,7 @@ import SimpleITK as sitk  # noqa: N813  (the field's name for it)
 
 from medarena.exceptions import DatasetError
 from medarena.tasks.preprocessing import Volume
+from medarena.tasks.progress import track
 from medarena.tasks.readers._arrays import CaseArrays
 from medarena.tasks.readers._common import (
     assemble,
@@ -89,7 +90,7 @@ def decathlon(params: dict[str, Any], preprocessing: PreprocessingSpec) -> CaseA
     channels = len(index.get("modality", {})) or None
     case_ids: list[str] = []
     volumes: list[Volume] = []
-    for entry in index["training"]:
+    for entry in track(index["training"]):
         if not isinstance(entry, dict) or not entry.get("image"):
             raise DatasetError(f"{root / 'dataset.json'}: a 'training' entry has no 'image'")
         case = _case_id(str(entry["image"]))

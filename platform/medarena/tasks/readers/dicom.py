@@ -21,6 +21,7 @@ import SimpleITK as sitk  # noqa: N813  (the field's name for it)
 
 from medarena.exceptions import DatasetError, TaskSpecError
 from medarena.tasks.preprocessing import Volume
+from medarena.tasks.progress import track
 from medarena.tasks.readers._arrays import CaseArrays
 from medarena.tasks.readers._common import (
     assemble,
@@ -176,7 +177,7 @@ def dicom(params: dict[str, Any], preprocessing: PreprocessingSpec) -> CaseArray
         labels = _class_labels(expand_path(params["labels"], key="labels", base=root), cases)
     patients: list[str] = []
     volumes: list[Volume] = []
-    for case, folder in zip(cases, folders, strict=True):
+    for case, folder in track(list(zip(cases, folders, strict=True))):
         image, patient = _read_series(case, folder)
         label = None
         if masks is not None:

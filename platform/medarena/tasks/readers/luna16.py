@@ -17,6 +17,7 @@ import pandas as pd
 
 from medarena.exceptions import DatasetError
 from medarena.tasks.preprocessing import Volume
+from medarena.tasks.progress import track
 from medarena.tasks.readers._arrays import CaseArrays, Lesions, world_to_voxel
 from medarena.tasks.readers._common import (
     assemble,
@@ -129,7 +130,7 @@ def luna16(params: dict[str, Any], preprocessing: PreprocessingSpec) -> CaseArra
 
     series = sorted(series_files)
     volumes: list[Volume] = []
-    for uid in series:
+    for uid in track(series):
         image = read_image(series_files[uid], case=uid)
         for row in findings[findings["seriesuid"] == uid].itertuples():
             xyz = [float(row.coordX), float(row.coordY), float(row.coordZ)]

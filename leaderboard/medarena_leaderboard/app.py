@@ -1,0 +1,222 @@
+"""The FastAPI app: server-rendered leaderboard pages and a JSON API over the same views.
+
+Pages: ``/`` (the tasks), ``/tasks/{name}`` (a ranked leaderboard with a forest plot),
+``/submissions/{id}`` (status, progress, scores, trials, learning curves). API: ``/api/...``,
+documented at ``/docs``. The app holds no global state: :func:`create_app` takes the database
+URL, the catalogue folder and the MLflow URI; only :func:`app_from_settings` reads settings.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from medarena.store import Store
+from medarena.tasks import TaskCatalogue
+from medarena_leaderboard.svg import MISSING, ForestRow, curves_plot, forest_plot
+from medarena_leaderboard.views import ACTIVE_STATES, SPLIT_HASH_HELP, NotFoundError, Views
+
+HERE = Path(__file__).resolve().parent
+REFRESH_SECONDS = 5
+
+
+def fmt_value(value: float | None) -> str:
+    """A metric value for a table cell: 3 decimals (1 for large values), a dash when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3f}"
+
+
+def fmt_time(value: str | None) -> str:
+    """An ISO time as ``YYYY-MM-DD HH:MM UTC``."""
+    return MISSING if not value else value[:16].replace("T", " ") + " UTC"
+
+
+def fmt_param(value: Any) -> str:
+    """A hyperparameter: floats to 3 significant digits (``0.00196``, ``1.44e-05``)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def fmt_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt_param(v)}" for k, v in sorted(params.items()))
+
+
+def arrow(higher_is_better: bool | None) -> str:
+    return "" if higher_is_better is None else ("↑" if higher_is_better else "↓")
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters.update(
+        value=fmt_value, time=fmt_time, param=fmt_param, params=fmt_params, arrow=arrow
+    )
+    return templates
+
+
+def create_app(*, db_url: str, catalogue_dir: Path, tracking_uri: str | None = None) -> FastAPI:
+    """The web leaderboard over the store at ``db_url`` and the tasks in ``catalogue_dir``;
+    learning curves are read from MLflow at ``tracking_uri`` when given."""
+    views = Views(Store(db_url), TaskCatalogue(catalogue_dir), tracking_uri)
+    templates = _templates()
+    app = FastAPI(
+        title="MedArena leaderboard",
+        summary="Ranked results of submitted models on medical imaging tasks.",
+        version="0.1.0",
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def not_found(request: Request, exc: NotFoundError) -> HTMLResponse:
+        return page(
+            request,
+            "not_found.html",
+            status_code=404,
+            message=str(exc),
+            tasks=views.catalogue.names(),
+        )
+
+    # ---- pages ------------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> HTMLResponse:
+        return page(request, "index.html", tasks=views.task_summaries())
+
+    @app.get("/tasks/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def task_page(request: Request, name: str) -> HTMLResponse:
+        try:
+            board = views.board(name)
+        except NotFoundError as exc:
+            return not_found(request, exc)
+        rows = board.records()
+        primary = board.primary
+        forest = forest_plot(
+            [
+                ForestRow(
+                    label=row["submission"],
+                    detail=row["team"],
+                    value=row[primary.name],
+                    low=row[f"{primary.name}_ci"][0],
+                    high=row[f"{primary.name}_ci"][1],
+                    rank=row["rank"],
+                )
+                for row in rows
+            ],
+            metric=primary.title,
+            higher_is_better=primary.higher_is_better,
+            bounds=primary.range,
+        )
+        return page(
+            request,
+            "task.html",
+            spec=board.spec,
+            metrics=board.metrics,
+            rows=rows,
+            split_hash=board.split_hash,
+            split_help=SPLIT_HASH_HELP,
+            forest=forest,
+        )
+
+    @app.get("/submissions/{submission_id}", response_class=HTMLResponse, include_in_schema=False)
+    def submission_page(request: Request, submission_id: int) -> HTMLResponse:
+        try:
+            detail = views.submission_detail(submission_id)
+        except NotFoundError as exc:
+            return not_found(request, exc)
+        curves, why_no_curves = views.curves(detail)
+        primary = detail["scores"].get(detail["primary_metric"])
+        higher = primary["higher_is_better"] if primary else _higher(detail["primary_metric"])
+        best_trial = _best_trial(detail["trials"], higher_is_better=higher is not False)
+        plot = (
+            curves_plot(
+                curves,
+                metric=f"validation {detail['primary_metric']}",
+                higher_is_better=higher is not False,
+                highlight=best_trial,
+            )
+            if curves
+            else None
+        )
+        return page(
+            request,
+            "submission.html",
+            sub=detail,
+            progress=detail["progress"],
+            refresh=REFRESH_SECONDS if detail["status"] in ACTIVE_STATES else None,
+            curves=plot,
+            why_no_curves=why_no_curves,
+            best_trial=best_trial,
+            split_help=SPLIT_HASH_HELP,
+        )
+
+    # ---- API --------------------------------------------------------------------------------
+
+    @app.get("/api/tasks", tags=["tasks"])
+    def api_tasks() -> list[dict[str, Any]]:
+        """Every task in the catalogue: name, title, kind, primary metric, entries, best value."""
+        return views.task_summaries()
+
+    @app.get("/api/tasks/{name}", tags=["tasks"])
+    def api_task(name: str) -> dict[str, Any]:
+        """A task's spec summary: metrics with their direction and range, budget, split hash."""
+        try:
+            return views.task_detail(name)
+        except NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+
+    @app.get("/api/tasks/{name}/leaderboard", tags=["tasks"])
+    def api_leaderboard(name: str) -> list[dict[str, Any]]:
+        """The ranked rows of a task (as ``medarena leaderboard NAME --format json``)."""
+        try:
+            return views.board(name).records()
+        except NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+
+    @app.get("/api/submissions/{submission_id}", tags=["submissions"])
+    def api_submission(submission_id: int) -> dict[str, Any]:
+        """A submission's status, progress, scores, best parameters and trials."""
+        try:
+            return views.submission_detail(submission_id)
+        except NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+
+    return app
+
+
+def _higher(metric: str) -> bool | None:
+    from medarena.exceptions import UserError
+    from medarena.metrics import get_metric
+
+    try:
+        return get_metric(metric).higher_is_better
+    except UserError:
+        return None
+
+
+def _best_trial(trials: list[dict[str, Any]], *, higher_is_better: bool) -> int | None:
+    scored = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+    if not scored:
+        return None
+    pick = max if higher_is_better else min
+    number: int = pick(scored, key=lambda t: t["value"])["number"]
+    return number
+
+
+def app_from_settings() -> FastAPI:
+    """The app configured from the environment (``MEDARENA_*``), as ``medarena serve`` runs it;
+    also ``uvicorn --factory medarena_leaderboard.app:app_from_settings``."""
+    from medarena.settings import Settings
+
+    settings = Settings()
+    return create_app(
+        db_url=settings.leaderboard_url,
+        catalogue_dir=settings.catalogue_dir,
+        tracking_uri=settings.tracking_uri,
+    )

@@ -1,0 +1,240 @@
+"""What the pages and the API show, loaded from the store and the task catalogue.
+
+Plain dictionaries of JSON-ready values: the API returns them as they are and the templates
+render them, so both always say the same thing. Nothing here imports ray, torch or Lightning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from medarena.exceptions import PlatformError, UserError
+from medarena.metrics import MetricInfo, get_metric
+from medarena.scoring.ranking import leaderboard, leaderboard_records
+from medarena.store import Store
+from medarena.tasks import TaskCatalogue, TaskSpec
+
+Curve = list[tuple[int, float]]
+ACTIVE_STATES = frozenset({"queued", "running"})
+
+SPLIT_HASH_HELP = (
+    "The hash of the task's data and its fixed train/validation/test split. Every score is "
+    "stored with the hash it was computed on; results on a different split never share this "
+    "leaderboard (the task's version is raised instead)."
+)
+
+
+def trial_curves(tracking_uri: str, run_id: str, *, metric: str) -> dict[int, Curve]:
+    """Read a submission's learning curves from MLflow (imported only when asked)."""
+    from medarena.tracking.curves import trial_curves as read
+
+    return read(tracking_uri, run_id, metric=metric)
+
+
+class NotFoundError(LookupError):
+    """A task or submission that does not exist; the message says which ones do."""
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def metric_json(info: MetricInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "title": info.title,
+        "higher_is_better": info.higher_is_better,
+        "range": [_finite(info.range[0]), _finite(info.range[1])],
+    }
+
+
+def _iso(value: Any) -> str | None:
+    """An ISO 8601 time in UTC (the store keeps naive UTC on SQLite), or ``None``."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return str(value.astimezone(UTC).isoformat(timespec="seconds"))
+    return str(value)
+
+
+@dataclass
+class Board:
+    """A task's spec and ranked leaderboard (its current version)."""
+
+    spec: TaskSpec
+    metrics: list[MetricInfo]
+    frame: pd.DataFrame
+    split_hash: str | None
+
+    @property
+    def primary(self) -> MetricInfo:
+        return self.metrics[0]
+
+    def records(self) -> list[dict[str, Any]]:
+        rows = leaderboard_records(self.frame, [m.name for m in self.metrics])
+        for row in rows:
+            row["finished_at"] = _iso(pd.Timestamp(row["finished_at"]))
+        return rows
+
+    def best(self) -> float | None:
+        records = self.records()
+        return records[0][self.primary.name] if records else None
+
+
+class Views:
+    """Loads what the pages show from ``store`` and ``catalogue``."""
+
+    def __init__(self, store: Store, catalogue: TaskCatalogue, tracking_uri: str | None) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.tracking_uri = tracking_uri
+
+    def spec(self, name: str) -> TaskSpec:
+        if name not in self.catalogue.names():
+            known = ", ".join(self.catalogue.names()) or "(none)"
+            raise NotFoundError(f"unknown task {name!r}; known tasks: {known}")
+        return self.catalogue.get(name)
+
+    def board(self, name: str) -> Board:
+        spec = self.spec(name)
+        metrics = [get_metric(m) for m in spec.metrics.names]
+        task_id = self.store.task_id(spec.name, spec.version)
+        task = self.store.task(task_id) if task_id is not None else None
+        frame = self.store.scores_frame(task_id) if task_id is not None else None
+        return Board(
+            spec=spec,
+            metrics=metrics,
+            frame=leaderboard(frame, metrics=metrics),
+            split_hash=task.split_hash if task is not None else None,
+        )
+
+    def task_summaries(self) -> list[dict[str, Any]]:
+        """Every task in the catalogue with its number of ranked entries and best value; a
+        task whose task.yaml does not load is listed with the error."""
+        rows: list[dict[str, Any]] = []
+        for name in self.catalogue.names():
+            try:
+                board = self.board(name)
+            except UserError as exc:
+                rows.append({"name": name, "error": str(exc)})
+                continue
+            rows.append(
+                {
+                    "name": name,
+                    "version": board.spec.version,
+                    "kind": board.spec.kind,
+                    "title": board.spec.title,
+                    "primary_metric": board.primary.name,
+                    "higher_is_better": board.primary.higher_is_better,
+                    "submissions": len(board.frame),
+                    "best": board.best(),
+                }
+            )
+        return rows
+
+    def task_detail(self, name: str) -> dict[str, Any]:
+        """The spec summary of a task (what a participant needs to know to submit)."""
+        board = self.board(name)
+        spec = board.spec
+        return {
+            "name": spec.name,
+            "version": spec.version,
+            "kind": spec.kind,
+            "title": spec.title,
+            "description": spec.description.strip(),
+            "classes": spec.classes,
+            "primary_metric": board.primary.name,
+            "metrics": [metric_json(m) for m in board.metrics],
+            "budget": spec.budget.model_dump(),
+            "split_hash": board.split_hash,
+            "submissions": len(board.frame),
+        }
+
+    def submission_detail(self, submission_id: int) -> dict[str, Any]:
+        """Status, progress, scores, best parameters and trials of a submission."""
+        row = self.store.submission(submission_id)
+        if row is None:
+            raise NotFoundError(
+                f"no submission {submission_id}; the leaderboards at / link to every "
+                "scored submission"
+            )
+        task = self.store.task(row.task_id)
+        assert task is not None  # a foreign key
+        progress = self.store.progress(submission_id)
+        scores = {}
+        primary_first = sorted(
+            self.store.scores(submission_id), key=lambda s: s.metric != task.primary_metric
+        )
+        for score in primary_first:
+            try:
+                info: dict[str, Any] = metric_json(get_metric(score.metric))
+            except UserError:
+                info = {"name": score.metric, "title": score.metric, "higher_is_better": None}
+            scores[score.metric] = {
+                **info,
+                "value": score.value,
+                "ci": [score.ci_low, score.ci_high],
+                "split_hash": score.split_hash,
+            }
+        trials = [
+            {
+                "number": t.number,
+                "state": t.state,
+                "attempts": t.attempts,
+                "params": t.params,
+                "value": t.value,
+                "best_epoch": t.best_epoch,
+                "epochs": t.epochs,
+                "fit_seconds": t.fit_seconds,
+                "error": t.error,
+            }
+            for t in self.store.trials(submission_id)
+        ]
+        return {
+            "id": row.id,
+            "task": task.name,
+            "task_version": task.version,
+            "task_title": task.title,
+            "primary_metric": task.primary_metric,
+            "submission": row.name,
+            "team": row.team,
+            "status": row.status,
+            "progress": progress,
+            "scores": scores,
+            "best_params": row.best_params,
+            "trials": trials,
+            "n_trials": row.n_trials,
+            "seed": row.seed,
+            "sha256": row.sha256,
+            "split_hash": row.split_hash,
+            "current_split": row.split_hash == task.split_hash,
+            "mlflow_run_id": row.mlflow_run_id or None,
+            "created_at": _iso(row.created_at),
+            "finished_at": _iso(row.finished_at),
+            "wall_seconds": row.wall_seconds,
+            "error": row.error,
+        }
+
+    def curves(self, detail: dict[str, Any]) -> tuple[dict[int, Curve], str]:
+        """The submission's validation curves of its primary metric, and why there are none
+        (an empty string when there are some)."""
+        if not self.tracking_uri:
+            return {}, "no MLflow tracking URI was given to the server"
+        if not detail["mlflow_run_id"]:
+            return {}, "this submission has no MLflow run"
+        try:
+            curves = trial_curves(
+                self.tracking_uri, detail["mlflow_run_id"], metric=f"val_{detail['primary_metric']}"
+            )
+        except PlatformError as exc:
+            return {}, str(exc)
+        return curves, "" if curves else "no validation values were logged yet"

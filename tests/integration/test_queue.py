@@ -1,0 +1,292 @@
+"""The submission queue: states in the store, fair sharing of one pool between concurrent
+submissions, and cancellation of queued and running submissions, with real Ray, Optuna and
+SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from medarena.arena import Arena
+from medarena.cli import app
+from medarena.exceptions import UserError
+from medarena.store import Status, Store
+
+# A linear model whose trials sleep 2 s per epoch, except trial 0 (training seed 0), which is
+# fast; each finished training leaves a marker file. The dry run does not sleep.
+SLEEPY = """\
+import os, time, uuid
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+import lightning.pytorch as pl
+
+OUT = {out!r}
+
+
+class Sleepy(pl.LightningModule):
+    def __init__(self, num_classes, input_shape, lr=0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.seed = torch.initial_seed()
+        self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def on_train_epoch_end(self):
+        if not self.trainer.fast_dev_run and self.seed != 0:
+            time.sleep(2)
+
+    def on_fit_end(self):
+        if not self.trainer.fast_dev_run:
+            open(os.path.join(OUT, f"{{self.seed}}-{{uuid.uuid4().hex}}"), "w").close()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+"""
+
+SLEEPY_YAML = """\
+name: sleepy
+entry_point: model.py:Sleepy
+search_space:
+  lr: {type: float, low: 0.001, high: 0.1, log: true}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_two_queued_submissions_share_the_workers_and_their_states_show_in_the_store(
+    arena: Arena,
+    copy_baseline,  # type: ignore[no-untyped-def]
+) -> None:
+    folder = copy_baseline("logistic-regression")
+    big = arena.enqueue(folder, "tiny-ct", trials=10, team="big")
+    small = arena.enqueue(folder, "tiny-ct", trials=2, team="small")
+    queue = arena.store.queue()
+    assert [(e["submission_id"], e["status"], e["place"]) for e in queue] == [
+        (big, Status.QUEUED, 1),
+        (small, Status.QUEUED, 2),
+    ]
+    assert queue[0]["done"] == 0 and queue[0]["total"] == 10 and queue[0]["team"] == "big"
+    assert arena.store.queued()[0].mlflow_run_id == ""  # nothing ran yet
+
+    finished: list[int] = []  # the submission of each trial, in the order they were recorded
+    statuses: list[str] = []  # the recording submission's status in the store at that time
+    snapshots: list[list[dict[str, Any]]] = []
+    events: list[tuple[int, str]] = []
+
+    def on_trial(submission_id: int, record: object, progress: object) -> None:
+        finished.append(submission_id)
+        statuses.append(arena.store.progress(submission_id)["status"])
+        if len(finished) == 1:
+            snapshots.append(arena.store.queue())
+
+    ended = arena.work(
+        exit_when_idle=True,
+        poll_s=0.2,
+        on_trial=on_trial,
+        on_event=lambda sid, status, detail: events.append((sid, status)),
+    )
+
+    assert ended == 2
+    assert set(statuses) == {Status.RUNNING}
+    (snapshot,) = snapshots
+    assert [(e["submission_id"], e["status"]) for e in snapshot] == [
+        (big, Status.RUNNING),
+        (small, Status.RUNNING),
+    ]
+    assert sum(e["done"] for e in snapshot) == 1
+    for submission_id in (big, small):
+        progress = arena.store.progress(submission_id)
+        assert progress["status"] == Status.SCORED, progress
+    assert arena.store.queue() == []
+    assert events.index((small, Status.SCORED)) < events.index((big, Status.SCORED))
+
+    # Fair sharing: the small sweep ran beside the big one instead of waiting for all of its ten
+    # trials (first come, first served would record ten "big" trials first).
+    assert finished.count(small) == 2 and finished.count(big) == 10
+    last_small = len(finished) - 1 - finished[::-1].index(small)
+    assert finished[:last_small].count(big) <= 4, finished
+
+    # Sharing changes when trials run, not what they compute: both sweeps drew the same
+    # configurations for slots 0 and 1 (same task seed), trained them to the same values, and
+    # the small one's score equals a solo run's.
+    trials = {sid: arena.store.trials(sid) for sid in (big, small)}
+    assert [(t.params, t.value) for t in trials[small]] == [
+        (t.params, t.value) for t in trials[big][:2]
+    ]
+    solo = arena.submit(folder, "tiny-ct", trials=2, team="solo")
+    board = arena.leaderboard("tiny-ct").set_index("team")
+    assert board.loc["small", "auc"] == solo.scores["auc"].value
+    assert set(board.index) == {"big", "small", "solo"}
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_cancelling_a_queued_and_a_running_submission(
+    arena: Arena,
+    make_submission,  # type: ignore[no-untyped-def]
+    copy_baseline,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "markers"
+    out.mkdir()
+    waiting = arena.enqueue(copy_baseline("logistic-regression"), "tiny-ct", trials=2)
+    folder = make_submission("sleepy", SLEEPY_YAML, SLEEPY.format(out=str(out)))
+    sleepy = arena.enqueue(folder, "tiny-ct", trials=6, team="sleepy")
+
+    # A queued submission is cancelled at once and never runs.
+    assert arena.cancel(waiting) == Status.CANCELLED
+    with pytest.raises(UserError, match="already cancelled"):
+        arena.cancel(waiting)
+    with pytest.raises(UserError, match="no submission 99"):
+        arena.cancel(99)
+
+    # A running one is asked to stop after its first trial (trial 0 is fast; 1 and 2, already
+    # running, would need 16 s each).
+    asked: list[float] = []
+    events: list[tuple[int, str]] = []
+
+    def on_trial(submission_id: int, record: Any, progress: object) -> None:
+        if not asked:
+            assert record.number == 0
+            asked.append(time.monotonic())
+            assert arena.cancel(submission_id) == Status.CANCELLING
+            assert arena.store.progress(submission_id)["status"] == Status.CANCELLING
+
+    ended = arena.work(
+        exit_when_idle=True,
+        poll_s=0.2,
+        on_trial=on_trial,
+        on_event=lambda sid, status, detail: events.append((sid, status)),
+    )
+    stopped_after = time.monotonic() - asked[0]
+
+    assert ended == 1
+    assert events == [(sleepy, Status.RUNNING), (sleepy, Status.CANCELLED)]
+    assert stopped_after < 10, stopped_after
+    row = arena.store.submission(sleepy)
+    assert row is not None and row.status == Status.CANCELLED and row.finished_at is not None
+    assert [(t.number, t.state) for t in arena.store.trials(sleepy)] == [(0, "complete")]
+    assert [p.name.split("-")[0] for p in out.iterdir()] == ["0"]  # the others never finished
+    assert arena.leaderboard("tiny-ct").empty  # no score, no leaderboard row
+    assert arena.store.progress(sleepy)["done"] == 1
+
+    studies = sqlite3.connect(arena.config.study_url.removeprefix("sqlite:///"))
+    states = dict(studies.execute("select number, state from trials").fetchall())
+    assert states[0] == "COMPLETE" and {states[1], states[2]} == {"FAIL"}
+
+    never = arena.store.submission(waiting)
+    assert never is not None and never.status == Status.CANCELLED
+    assert never.mlflow_run_id == "" and arena.store.trials(waiting) == []
+
+
+def test_queue_states_and_transitions_in_the_store(db_url: str) -> None:
+    store = Store(db_url)
+    task_id = store.ensure_task(
+        name="t", version=1, kind="classification", title="T", split_hash="a" * 64, primary="auc"
+    )
+    kept: list[int] = []
+    ids = [
+        store.create_submission(
+            task_id=task_id, name=f"s{i}", team="x", sha256="f" * 64, n_trials=3, seed=0,
+            split_hash="a" * 64, study_name="", mlflow_run_id="", status=Status.QUEUED,
+            before_commit=kept.append,
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    assert kept == ids
+    assert [r.id for r in store.queued()] == ids
+    assert store.claim(ids[0]) and not store.claim(ids[0])  # one worker gets it
+    assert store.request_cancel(ids[1]) == Status.CANCELLED
+    assert not store.claim(ids[1])
+    assert store.request_cancel(ids[0]) == Status.CANCELLING
+    assert store.cancel_requested(ids[0]) and not store.cancel_requested(ids[2])
+    assert store.cancelling() == {ids[0]}
+    queue = store.queue()
+    assert [(e["submission_id"], e["status"], e["place"]) for e in queue] == [
+        (ids[0], Status.CANCELLING, None),
+        (ids[2], Status.QUEUED, 1),
+    ]
+    store.finish_submission(ids[0], status=Status.CANCELLED)
+    assert store.request_cancel(ids[0]) == Status.CANCELLED and store.cancelling() == set()
+    with pytest.raises(KeyError):
+        store.request_cancel(12345)
+
+
+def test_queue_and_cancel_from_the_command_line(
+    catalogue: Path,
+    tmp_path: Path,
+    copy_baseline,  # type: ignore[no-untyped-def]
+) -> None:
+    runner = CliRunner()
+    env = {"MEDARENA_HOME": str(tmp_path / "home"), "MEDARENA_TASKS_DIR": str(catalogue)}
+    folder = str(copy_baseline("logistic-regression"))
+    ids = []
+    for team in ("a", "b"):
+        result = runner.invoke(
+            app,
+            ["submit", folder, "--task", "tiny-ct", "--queue", "--team", team, "--format", "json"],
+            env=env,
+        )
+        assert result.exit_code == 0, result.output
+        ids.append(json.loads(result.output)["submission_id"])
+    listed = runner.invoke(app, ["queue", "--format", "json"], env=env)
+    assert [(e["team"], e["status"], e["place"]) for e in json.loads(listed.output)] == [
+        ("a", "queued", 1),
+        ("b", "queued", 2),
+    ]
+    table = runner.invoke(app, ["queue"], env=env)
+    assert table.exit_code == 0 and "queued (#2)" in table.output
+    assert (tmp_path / "home" / "artifacts" / str(ids[0]) / "submission" / "model.py").exists()
+
+    cancelled = runner.invoke(app, ["cancel", str(ids[0])], env=env)
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.output
+    again = runner.invoke(app, ["cancel", str(ids[0])], env=env)
+    assert again.exit_code == 2 and "already cancelled" in again.output
+    listed = runner.invoke(app, ["queue", "--format", "json"], env=env)
+    assert [e["submission_id"] for e in json.loads(listed.output)] == [ids[1]]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_medarena_worker_runs_the_queue_and_exits_when_idle(
+    catalogue: Path,
+    tmp_path: Path,
+    copy_baseline,  # type: ignore[no-untyped-def]
+) -> None:
+    runner = CliRunner()
+    env = {"MEDARENA_HOME": str(tmp_path / "home"), "MEDARENA_TASKS_DIR": str(catalogue)}
+    folder = str(copy_baseline("logistic-regression"))
+    queued = runner.invoke(
+        app, ["submit", folder, "--task", "tiny-ct", "--queue", "--trials", "2"], env=env
+    )
+    assert queued.exit_code == 0 and "submission 1 queued" in queued.output, queued.output
+
+    full_env = {**os.environ, **env}
+    full_env.pop("RAY_ADDRESS", None)
+    worker = subprocess.run(
+        [sys.executable, "-m", "medarena", "worker", "--exit-when-idle", "--poll", "0.2"],
+        capture_output=True, text=True, env=full_env, timeout=300,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    assert "submission 1: running" in worker.stderr and "submission 1: scored" in worker.stderr
+    assert "1 submissions finished" in worker.stdout
+    progress = runner.invoke(app, ["progress", "1", "--format", "json"], env=env)
+    state = json.loads(progress.output)
+    assert state["status"] == "scored" and state["done"] == 2

@@ -1,0 +1,194 @@
+"""Each real dataset format, written by the test, trained and scored through the platform.
+
+The same files also prove the trust boundary for every kind: a submission that scans its worker's
+memory sees the validation ground truth (label maps, nodule positions) but never the test's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from formats import write_decathlon, write_dicom, write_luna16, write_medmnist
+
+from conftest import arena_config
+from medarena.arena import Arena
+from medarena.tasks import TaskCatalogue, TaskData, load_task_data
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+BUDGET = "budget: {trials: 1, max_epochs: 3, patience: 2, batch_size: 4, cpus_per_trial: 1}"
+
+TASKS = {
+    "medmnist": """\
+        kind: classification
+        classes: [a, b, c]
+        dataset: {{reader: medmnist, params: {{path: "{root}/organ.npz"}}}}
+        split: {{method: predefined}}
+        metrics: {{primary: auc, report: [accuracy]}}
+        """,
+    "decathlon": """\
+        kind: segmentation
+        classes: [background, sphere, core]
+        dataset:
+          reader: decathlon
+          params: {{root: "{root}/Task00", patient_regex: "^(pat\\\\d+)"}}
+        split: {{train: 0.5, val: 0.25, test: 0.25, seed: 1}}
+        metrics: {{primary: dice, report: [hd95, nsd]}}
+        """,
+    "luna16": """\
+        kind: detection
+        classes: [nodule]
+        dataset:
+          reader: luna16
+          params: {{root: "{root}/luna", excluded: annotations_excluded.csv}}
+        split: {{train: 0.34, val: 0.33, test: 0.33, seed: 2}}
+        metrics: {{primary: cpm, report: [sensitivity, fps_per_scan]}}
+        """,
+    "dicom": """\
+        kind: classification
+        classes: [benign, malignant]
+        dataset:
+          reader: dicom
+          params: {{root: "{root}/dicom/series", labels: "{root}/dicom/labels.csv"}}
+        split: {{train: 0.5, val: 0.25, test: 0.25, seed: 0}}
+        metrics: {{primary: auc, report: [accuracy]}}
+        """,
+}
+BASELINE = {
+    "medmnist": "logistic-regression",
+    "decathlon": "shallow-fcn",
+    "luna16": "blob-cnn",
+    "dicom": "logistic-regression",
+}
+
+
+def _write(fmt: str, root: Path) -> None:
+    if fmt == "medmnist":
+        write_medmnist(root / "organ.npz", sizes=(12, 6, 6))
+    elif fmt == "decathlon":
+        write_decathlon(root / "Task00", n_cases=8)
+    elif fmt == "luna16":
+        write_luna16(root / "luna", n_series=6)
+    else:
+        write_dicom(root / "dicom", n_cases=8)
+
+
+def _catalogue(fmt: str, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    _write(fmt, data)
+    folder = tmp_path / "tasks" / f"tiny-{fmt}"
+    folder.mkdir(parents=True)
+    body = textwrap.dedent(TASKS[fmt]).format(root=data)
+    head = f"name: tiny-{fmt}\ntitle: tiny {fmt}\n"
+    (folder / "task.yaml").write_text(head + body + BUDGET + "\n")
+    return tmp_path / "tasks"
+
+
+@pytest.mark.parametrize("fmt", sorted(TASKS))
+def test_each_format_trains_and_scores(
+    fmt: str, ray_cluster: None, tmp_path: Path, copy_baseline
+) -> None:  # type: ignore[no-untyped-def]
+    arena = Arena(arena_config(_catalogue(fmt, tmp_path), tmp_path / "state"))
+    try:
+        result = arena.submit(copy_baseline(BASELINE[fmt]), f"tiny-{fmt}", trials=1)
+        board = arena.leaderboard(f"tiny-{fmt}")
+    finally:
+        arena.close(stop_cluster=False)
+    spec = TaskCatalogue(tmp_path / "tasks").get(f"tiny-{fmt}")
+    assert list(result.scores) == spec.metrics.names
+    primary = result.scores[spec.metrics.primary]
+    assert np.isfinite(primary.value) and primary.ci_low <= primary.value <= primary.ci_high
+    assert board["submission"].tolist() == [BASELINE[fmt]] and board["rank"].tolist() == [1]
+
+
+SPY = """\
+import gc, hashlib, json, os, time
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+import lightning.pytorch as pl
+
+OUT = {out!r}
+DENSE = {dense!r}
+
+
+def _digests():
+    seen = {{}}
+    for obj in gc.get_objects():
+        try:
+            members = object.__getattribute__(obj, "__dict__")
+        except Exception:
+            members = None
+        extra = list(members.values()) if isinstance(members, dict) else []
+        for ref in [obj, *gc.get_referents(obj), *extra]:
+            if isinstance(ref, torch.Tensor):
+                ref = ref.detach().numpy()
+            if isinstance(ref, np.ndarray) and ref.size > 1 and ref.dtype.kind in "iufb":
+                seen[id(ref)] = ref
+    return [hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+            for a in seen.values()]
+
+
+class Spy(pl.LightningModule):
+    def __init__(self, num_classes, input_shape):
+        super().__init__()
+        conv = nn.Conv3d if len(input_shape) == 4 else nn.Conv2d
+        self.head = conv(input_shape[0], num_classes if DENSE == "segmentation" else 1, 1)
+        with open(os.path.join(OUT, f"{{os.getpid()}}-{{time.time_ns()}}.json"), "w") as f:
+            json.dump(_digests(), f)
+
+    def forward(self, x):
+        return self.head(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        if DENSE == "segmentation":
+            return F.cross_entropy(self(x), y)
+        return F.binary_cross_entropy_with_logits(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+"""
+
+
+def _digest(a: npt.NDArray[np.generic]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _ground_truth(data: TaskData, split: str) -> npt.NDArray[np.generic]:
+    reference = data.reference(split)
+    if reference.lesions is not None:
+        return reference.lesions.center_xyz
+    return reference.labels
+
+
+@pytest.mark.parametrize("fmt", ["decathlon", "luna16"])
+def test_test_ground_truth_never_reaches_a_worker(
+    fmt: str, ray_cluster: None, tmp_path: Path, make_submission
+) -> None:  # type: ignore[no-untyped-def]
+    """Segmentation label maps and detection findings of the test cases stay in the scorer."""
+    catalogue = _catalogue(fmt, tmp_path)
+    out = tmp_path / "spy"
+    out.mkdir()
+    kind = "segmentation" if fmt == "decathlon" else "detection"
+    folder = make_submission(
+        "spy", "name: spy\nentry_point: model.py:Spy\n", SPY.format(out=str(out), dense=kind)
+    )
+    arena = Arena(arena_config(catalogue, tmp_path / "state"))
+    try:
+        arena.submit(folder, f"tiny-{fmt}", trials=1)
+    finally:
+        arena.close(stop_cluster=False)
+    shutil.rmtree(folder)
+    data = load_task_data(TaskCatalogue(catalogue).get(f"tiny-{fmt}"))
+    seen = set().union(*(set(json.loads(p.read_text())) for p in out.glob("*.json")))
+    assert _digest(_ground_truth(data, "val")) in seen  # the scan sees what is shipped
+    assert _digest(_ground_truth(data, "test")) not in seen
