@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -107,6 +108,20 @@ class _TrialWorker:
         """The Ray node this worker runs on (it also proves the worker has started)."""
         return str(ray.get_runtime_context().get_node_id())
 
+    def memory(self) -> dict[str, int]:
+        """This worker process's memory in bytes, from ``/proc/self/smaps_rollup`` (Linux):
+        ``rss``, ``shared`` (mapped from elsewhere: the object store's task data) and
+        ``private`` (the worker's own)."""
+        fields: dict[str, int] = {}
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, rest = line.partition(":")
+            fields[key] = int(rest.split()[0]) * 1024
+        return {
+            "rss": fields["Rss"],
+            "shared": fields["Shared_Clean"] + fields["Shared_Dirty"],
+            "private": fields["Private_Clean"] + fields["Private_Dirty"],
+        }
+
 
 class WorkerPool:
     """``size`` trial workers for one task, each with ``cpus`` CPUs and ``gpus`` GPUs.
@@ -167,6 +182,10 @@ class WorkerPool:
             ) from exc
         except ray.exceptions.RayError as exc:
             raise PlatformError(f"trial workers failed to start: {exc}") from exc
+
+    def memory(self) -> list[dict[str, int]]:
+        """Each worker's memory (see ``_TrialWorker.memory``); Linux only."""
+        return list(ray.get([w.memory.remote() for w in self._workers]))
 
     @property
     def node_ids(self) -> list[str]:
