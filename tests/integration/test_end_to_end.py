@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
+from spy import YAML, digest, seen_digests, spy_source
 
 from medarena.arena import Arena
 from medarena.exceptions import SubmissionError, TrialError
@@ -74,41 +72,30 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_
     assert {"params.lr"} <= set(children.columns)
 
 
-SPY = """\
-import gc, hashlib, json, os, time
-import numpy as np
+def test_test_labels_never_reach_a_worker(arena: Arena, make_submission, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A submission that scans its worker's memory finds the validation labels, never the test's."""
+    out = tmp_path / "spy"
+    out.mkdir()
+    folder = make_submission("spy", YAML, spy_source(out, "classification"))
+    arena.submit(folder, "tiny-ct", trials=2)
+    data = load_task_data(TaskCatalogue(arena.config.catalogue_dir).get("tiny-ct"))
+    builds, seen = seen_digests(out)
+    assert builds == 3  # the dry run and two trials
+    assert digest(data.reference("val").labels) in seen  # the scan sees labels that are shipped
+    assert digest(data.reference("test").labels) not in seen
+
+
+LINEAR = """\
 import torch
 from torch import nn
 from torch.nn import functional as F
 import lightning.pytorch as pl
 
-OUT = {out!r}
 
-
-def _int_vectors():
-    seen = {{}}
-    for obj in gc.get_objects():
-        try:
-            members = object.__getattribute__(obj, "__dict__")
-        except Exception:
-            members = None
-        extra = list(members.values()) if isinstance(members, dict) else []
-        for ref in [obj, *gc.get_referents(obj), *extra]:
-            if isinstance(ref, torch.Tensor) and ref.dim() == 1 and not ref.is_floating_point():
-                ref = ref.numpy()
-            if isinstance(ref, np.ndarray) and ref.ndim == 1 and ref.dtype.kind in "iu":
-                seen[id(ref)] = ref
-    return [hashlib.sha256(np.ascontiguousarray(a, dtype=np.int64).tobytes()).hexdigest()
-            for a in seen.values()]
-
-
-class Spy(pl.LightningModule):
-    def __init__(self, num_classes, input_shape, lr=0.01):
+class Linear(pl.LightningModule):
+    def __init__(self, num_classes, input_shape):
         super().__init__()
-        self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
-        path = os.path.join(OUT, f"{{os.getpid()}}-{{time.time_ns()}}.json")
-        with open(path, "w") as f:
-            json.dump(_int_vectors(), f)
+        self.linear = nn.Linear(int(torch.tensor(input_shape).prod()), num_classes)
 
     def forward(self, x):
         return self.linear(x.flatten(1))
@@ -118,41 +105,15 @@ class Spy(pl.LightningModule):
         return F.cross_entropy(self(x), y)
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.get("lr", 0.01))
+        return torch.optim.SGD(self.parameters(), lr=0.01)
 """
 
 
-def _digest(labels: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
-
-
-def test_test_labels_never_reach_a_worker(arena: Arena, make_submission, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A submission that scans its worker's memory finds the validation labels, never the test's."""
-    out = tmp_path / "spy"
-    out.mkdir()
-    folder = make_submission(
-        "spy",
-        "name: spy\nentry_point: model.py:Spy\n"
-        "search_space:\n  lr: {type: float, low: 0.001, high: 0.1}\n",
-        SPY.format(out=str(out)),
-    )
-    arena.submit(folder, "tiny-ct", trials=2)
-    data = load_task_data(TaskCatalogue(arena.config.catalogue_dir).get("tiny-ct"))
-    reports = [set(json.loads(p.read_text())) for p in out.glob("*.json")]
-    assert len(reports) == 3  # the dry run and two trials
-    seen = set().union(*reports)
-    val_labels = data.arrays.labels[data.split == "val"]
-    assert _digest(val_labels) in seen  # the scan works: it sees labels that are shipped
-    assert _digest(data.reference("test").labels) not in seen
-
-
 def test_a_failing_dry_run_writes_nothing(arena: Arena, make_submission) -> None:  # type: ignore[no-untyped-def]
-    model = SPY.replace(
+    model = LINEAR.replace(
         "return self.linear(x.flatten(1))", "return self.linear(x.flatten(1))[:, :2]"
     ).replace("F.cross_entropy(self(x), y)", "F.cross_entropy(self.linear(x.flatten(1)), y)")
-    folder = make_submission(
-        "wrong-shape", "name: wrong\nentry_point: model.py:Spy\n", model.format(out="/tmp")
-    )
+    folder = make_submission("wrong-shape", "name: wrong\nentry_point: model.py:Linear\n", model)
     with pytest.raises(
         SubmissionError, match=r"(?s)dry run.*logits of shape \(batch, num_classes\)"
     ):
@@ -163,13 +124,13 @@ def test_a_failing_dry_run_writes_nothing(arena: Arena, make_submission) -> None
 
 
 def test_every_trial_failing_marks_the_submission_failed(arena: Arena, make_submission) -> None:  # type: ignore[no-untyped-def]
-    model = SPY.replace(
+    model = LINEAR.replace(
         "        x, y = batch\n",
         "        x, y = batch\n"
         "        if self.current_epoch >= 1:\n"
         "            raise ValueError('boom in epoch 1')\n",
-    ).format(out="/tmp")
-    folder = make_submission("breaks", "name: breaks\nentry_point: model.py:Spy\n", model)
+    )
+    folder = make_submission("breaks", "name: breaks\nentry_point: model.py:Linear\n", model)
     with pytest.raises(
         TrialError, match=r"(?s)every trial failed.*model\.py.*ValueError: boom in epoch 1"
     ):

@@ -6,8 +6,6 @@ memory sees the validation ground truth (label maps, nodule positions) but never
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from formats import write_decathlon, write_dicom, write_luna16, write_medmnist
+from spy import YAML, digest, seen_digests, spy_source
 
 from conftest import arena_config
 from medarena.arena import Arena
@@ -108,61 +107,6 @@ def test_each_format_trains_and_scores(
     assert board["submission"].tolist() == [BASELINE[fmt]] and board["rank"].tolist() == [1]
 
 
-SPY = """\
-import gc, hashlib, json, os, time
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-import lightning.pytorch as pl
-
-OUT = {out!r}
-DENSE = {dense!r}
-
-
-def _digests():
-    seen = {{}}
-    for obj in gc.get_objects():
-        try:
-            members = object.__getattribute__(obj, "__dict__")
-        except Exception:
-            members = None
-        extra = list(members.values()) if isinstance(members, dict) else []
-        for ref in [obj, *gc.get_referents(obj), *extra]:
-            if isinstance(ref, torch.Tensor):
-                ref = ref.detach().numpy()
-            if isinstance(ref, np.ndarray) and ref.size > 1 and ref.dtype.kind in "iufb":
-                seen[id(ref)] = ref
-    return [hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
-            for a in seen.values()]
-
-
-class Spy(pl.LightningModule):
-    def __init__(self, num_classes, input_shape):
-        super().__init__()
-        conv = nn.Conv3d if len(input_shape) == 4 else nn.Conv2d
-        self.head = conv(input_shape[0], num_classes if DENSE == "segmentation" else 1, 1)
-        with open(os.path.join(OUT, f"{{os.getpid()}}-{{time.time_ns()}}.json"), "w") as f:
-            json.dump(_digests(), f)
-
-    def forward(self, x):
-        return self.head(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        if DENSE == "segmentation":
-            return F.cross_entropy(self(x), y)
-        return F.binary_cross_entropy_with_logits(self(x), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-"""
-
-
-def _digest(a: npt.NDArray[np.generic]) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
-
-
 def _ground_truth(data: TaskData, split: str) -> npt.NDArray[np.generic]:
     reference = data.reference(split)
     if reference.lesions is not None:
@@ -179,9 +123,7 @@ def test_test_ground_truth_never_reaches_a_worker(
     out = tmp_path / "spy"
     out.mkdir()
     kind = "segmentation" if fmt == "decathlon" else "detection"
-    folder = make_submission(
-        "spy", "name: spy\nentry_point: model.py:Spy\n", SPY.format(out=str(out), dense=kind)
-    )
+    folder = make_submission("spy", YAML, spy_source(out, kind))
     arena = Arena(arena_config(catalogue, tmp_path / "state"))
     try:
         arena.submit(folder, f"tiny-{fmt}", trials=1)
@@ -189,6 +131,7 @@ def test_test_ground_truth_never_reaches_a_worker(
         arena.close(stop_cluster=False)
     shutil.rmtree(folder)
     data = load_task_data(TaskCatalogue(catalogue).get(f"tiny-{fmt}"))
-    seen = set().union(*(set(json.loads(p.read_text())) for p in out.glob("*.json")))
-    assert _digest(_ground_truth(data, "val")) in seen  # the scan sees what is shipped
-    assert _digest(_ground_truth(data, "test")) not in seen
+    builds, seen = seen_digests(out)
+    assert builds == 2  # the dry run and one trial
+    assert digest(_ground_truth(data, "val")) in seen  # the scan sees what is shipped
+    assert digest(_ground_truth(data, "test")) not in seen
