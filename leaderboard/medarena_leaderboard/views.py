@@ -16,11 +16,11 @@ import pandas as pd
 from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import MetricInfo, get_metric
 from medarena.scoring.ranking import leaderboard, leaderboard_records
-from medarena.store import Store
+from medarena.store import Status, Store
 from medarena.tasks import TaskCatalogue, TaskSpec
 
 Curve = list[tuple[int, float]]
-ACTIVE_STATES = frozenset({"queued", "running"})
+ACTIVE_STATES = frozenset(Status.ACTIVE)  # queued, running, cancelling: the page refreshes
 
 SPLIT_HASH_HELP = (
     "The hash of the task's data and its fixed train/validation/test split. Every score is "

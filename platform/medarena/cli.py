@@ -395,7 +395,7 @@ def worker(
             ended = arena.work(exit_when_idle=exit_when_idle, poll_s=poll, on_event=on_event)
         finally:
             arena.close()
-        console.print(f"{ended} submissions finished; the queue is empty", highlight=False)
+        console.print(f"the queue is empty; submissions finished: {ended}", highlight=False)
 
 
 @app.command()

@@ -195,6 +195,20 @@ def test_cancelling_a_queued_and_a_running_submission(
     assert never is not None and never.status == Status.CANCELLED
     assert never.mlflow_run_id == "" and arena.store.trials(waiting) == []
 
+    # `medarena cancel` stops a submission run in the foreground (`medarena submit`) too.
+    def cancel_foreground(record: Any, progress: object) -> None:
+        row = arena.store.queue()[0]
+        assert row["status"] == Status.RUNNING and row["submission"] == "sleepy"
+        arena.cancel(row["submission_id"])
+
+    start = time.monotonic()
+    with pytest.raises(UserError, match="was cancelled; its finished trials are kept"):
+        arena.submit(folder, "tiny-ct", trials=3, on_trial=cancel_foreground)
+    assert time.monotonic() - start < 15
+    (foreground,) = (r for r in arena.store.submissions(row.task_id) if r.id > sleepy)
+    assert foreground.status == Status.CANCELLED
+    assert [t.number for t in arena.store.trials(foreground.id)] == [0]
+
 
 def test_queue_states_and_transitions_in_the_store(db_url: str) -> None:
     store = Store(db_url)
@@ -202,14 +216,14 @@ def test_queue_states_and_transitions_in_the_store(db_url: str) -> None:
         name="t", version=1, kind="classification", title="T", split_hash="a" * 64, primary="auc"
     )
     kept: list[int] = []
-    ids = [
-        store.create_submission(
+    ids = []
+    for i in range(3):
+        new_id = store.create_submission(
             task_id=task_id, name=f"s{i}", team="x", sha256="f" * 64, n_trials=3, seed=0,
             split_hash="a" * 64, study_name="", mlflow_run_id="", status=Status.QUEUED,
             before_commit=kept.append,
         )  # fmt: skip
-        for i in range(3)
-    ]
+        ids.append(new_id)
     assert kept == ids
     assert [r.id for r in store.queued()] == ids
     assert store.claim(ids[0]) and not store.claim(ids[0])  # one worker gets it
@@ -286,7 +300,7 @@ def test_medarena_worker_runs_the_queue_and_exits_when_idle(
     )  # fmt: skip
     assert worker.returncode == 0, worker.stderr
     assert "submission 1: running" in worker.stderr and "submission 1: scored" in worker.stderr
-    assert "1 submissions finished" in worker.stdout
+    assert "submissions finished: 1" in worker.stdout
     progress = runner.invoke(app, ["progress", "1", "--format", "json"], env=env)
     state = json.loads(progress.output)
     assert state["status"] == "scored" and state["done"] == 2
