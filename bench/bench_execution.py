@@ -115,6 +115,30 @@ def plain_loop(trials: list[Any], *, data: Any, spec: Any, bundle: Any) -> dict[
     return {"wall": time.perf_counter() - start, "fit": fit}
 
 
+def _fixed_copy(folder: Path, root: Path) -> Path:
+    """A copy of a submission whose search space has one choice per parameter: its middle."""
+    import shutil
+
+    import yaml
+
+    target = root / "fixed-submission"
+    shutil.copytree(folder, target)
+    spec = yaml.safe_load((target / "submission.yaml").read_text())
+    for name, param in spec.get("search_space", {}).items():
+        if param["type"] == "categorical":
+            middle = param["choices"][len(param["choices"]) // 2]
+        elif param.get("log"):
+            middle = (param["low"] * param["high"]) ** 0.5
+        else:
+            middle = (param["low"] + param["high"]) / 2
+        if param["type"] == "int":
+            step = param.get("step", 1)
+            middle = param["low"] + step * round((middle - param["low"]) / step)
+        spec["search_space"][name] = {"type": "categorical", "choices": [middle]}
+    (target / "submission.yaml").write_text(yaml.safe_dump(spec))
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
@@ -122,6 +146,12 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=800)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--submission", default="logistic-regression")
+    parser.add_argument(
+        "--same-config",
+        action="store_true",
+        help="fix every hyperparameter at the middle of its range, so that all trials cost the "
+        "same and (c) measures the platform's scaling rather than the search's imbalance",
+    )
     args = parser.parse_args()
 
     from medarena.execution import connect, shutdown
@@ -136,7 +166,8 @@ def main() -> None:
     )
     spec = TaskCatalogue(root / "tasks").get("bench-ct")
     data = load_task_data(spec, cache_dir=root / "cache")
-    bundle = load_submission(Path(__file__).resolve().parents[1] / "submissions" / args.submission)
+    folder = Path(__file__).resolve().parents[1] / "submissions" / args.submission
+    bundle = load_submission(_fixed_copy(folder, root) if args.same_config else folder)
     connect(None, num_cpus=2)
     try:
         one = sweep(1, data=data, spec=spec, bundle=bundle, state=root, name="one-worker")

@@ -211,6 +211,7 @@ class Views:
             "progress": progress,
             "scores": scores,
             "best_params": row.best_params,
+            "conventions": row.conventions,
             "trials": trials,
             "n_trials": row.n_trials,
             "seed": row.seed,

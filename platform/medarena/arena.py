@@ -9,6 +9,7 @@ half-written on the leaderboard.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import pickle
@@ -94,6 +95,7 @@ class SubmissionResult:
     team: str
     split_hash: str
     scores: dict[str, MetricValue]
+    conventions: dict[str, Any]
     best_params: dict[str, Any]
     trials: list[TrialRecord]
     sweep_seconds: float
@@ -693,21 +695,23 @@ class Arena:
     def _record_scored(
         self, run: _Run, sweep: SweepResult, scores: dict[str, MetricValue]
     ) -> SubmissionResult:
+        conventions = run.spec.conventions().as_dict()
         self.store.finish_submission(
             run.submission_id,
             status=Status.SCORED,
             scores={name: s.as_tuple() for name, s in scores.items()},
             best_params=sweep.best.params,
+            conventions=conventions,
             wall_seconds=sweep.wall_seconds,
         )
         test_metrics = {f"test_{k}": v.value for k, v in scores.items()}
         test_metrics["sweep_seconds"] = sweep.wall_seconds
-        run.tracker.finish_submission(
-            run.parent,
-            metrics=test_metrics,
-            tags={"best_trial": str(sweep.best.number), "study": sweep.study_name},
-            failed=False,
-        )
+        tags = {
+            "best_trial": str(sweep.best.number),
+            "study": sweep.study_name,
+            "conventions": json.dumps(conventions, sort_keys=True),
+        }
+        run.tracker.finish_submission(run.parent, metrics=test_metrics, tags=tags, failed=False)
         return SubmissionResult(
             submission_id=run.submission_id,
             task=run.spec.name,
@@ -715,6 +719,7 @@ class Arena:
             team=run.team,
             split_hash=run.runtime.data.split_hash,
             scores=scores,
+            conventions=conventions,
             best_params=sweep.best.params,
             trials=sweep.trials,
             sweep_seconds=sweep.wall_seconds,

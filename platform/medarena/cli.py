@@ -236,6 +236,7 @@ def _result_json(result: SubmissionResult) -> dict[str, Any]:
         "metrics": {
             k: {"value": s.value, "ci": [s.ci_low, s.ci_high]} for k, s in result.scores.items()
         },
+        "conventions": result.conventions,
         "best_params": result.best_params,
         "trials": len(result.trials),
         "sweep_seconds": result.sweep_seconds,

@@ -65,3 +65,18 @@ def test_scores_on_another_split_are_never_shown(db_url: str) -> None:
     stale = _submission(store, task_id, "stale", split_hash="c" * 64)
     store.finish_submission(stale, status="scored", scores={"auc": (0.99, 0.98, 1.0)})
     assert store.scores_frame(task_id).empty
+
+
+def test_migrations_build_exactly_the_models_schema(db_url: str) -> None:
+    """A model change without a migration (or the reverse) fails here, on every backend."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from medarena.store.models import Base
+
+    store = Store(db_url)
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        assert context.get_current_revision() is not None
+    Store(db_url)  # opening an up-to-date database again changes nothing

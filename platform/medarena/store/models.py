@@ -75,6 +75,7 @@ class SubmissionRow(Base):
     study_name: Mapped[str] = mapped_column(String(200), default="")
     mlflow_run_id: Mapped[str] = mapped_column(String(64), default="")
     best_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    conventions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     wall_seconds: Mapped[float | None]
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=_now)

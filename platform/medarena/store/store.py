@@ -15,7 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medarena.exceptions import PlatformError, SplitMismatchError
-from medarena.store.models import Base, ScoreRow, Status, SubmissionRow, TaskRow, TrialRow
+from medarena.store.migrate import upgrade
+from medarena.store.models import ScoreRow, Status, SubmissionRow, TaskRow, TrialRow
 
 
 def _finite(value: float) -> float | None:
@@ -23,7 +24,7 @@ def _finite(value: float) -> float | None:
 
 
 class Store:
-    """The leaderboard database at ``url``; tables are created on first use."""
+    """The leaderboard database at ``url``; its schema is migrated to the newest on opening."""
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
@@ -31,7 +32,7 @@ class Store:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(url)
-            Base.metadata.create_all(self.engine)
+            upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise PlatformError(f"cannot open the leaderboard database {parsed!r}: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -277,15 +278,18 @@ class Store:
         status: str,
         scores: dict[str, tuple[float, float, float]] | None = None,
         best_params: dict[str, Any] | None = None,
+        conventions: dict[str, Any] | None = None,
         wall_seconds: float | None = None,
         error: str = "",
     ) -> None:
-        """Mark a submission scored (with its scores), failed (with the error) or cancelled."""
+        """Mark a submission scored (with its scores and the metric conventions that produced
+        them), failed (with the error) or cancelled."""
         with self.session() as s, s.begin():
             row = s.get_one(SubmissionRow, submission_id)
             row.status = status
             row.error = error
             row.best_params = best_params or {}
+            row.conventions = conventions or {}
             row.wall_seconds = wall_seconds
             row.finished_at = datetime.now(UTC)
             for metric, (value, low, high) in (scores or {}).items():

@@ -1,0 +1,1 @@
+"""Alembic migrations of the leaderboard database (see :mod:`medarena.store.migrate`)."""
