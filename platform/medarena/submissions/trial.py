@@ -19,6 +19,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ class TrialConfig:
     batch_size: int
     seed: int
     use_gpu: bool = False
+    time_limit_s: float | None = None
 
 
 @dataclass
@@ -248,6 +250,9 @@ def _trainer(config: TrialConfig, **overrides: Any) -> pl.Trainer:
         "num_sanity_val_steps": 0,
         "limit_val_batches": 0,
     }
+    if config.time_limit_s is not None:
+        # Lightning stops after the batch that crosses the limit; the best epoch so far counts.
+        options["max_time"] = timedelta(seconds=config.time_limit_s)
     options.update(overrides)
     return pl.Trainer(**options)
 

@@ -135,6 +135,7 @@ def base_config(bundle: SubmissionBundle, task: TaskSpec, *, use_gpu: bool) -> T
         batch_size=task.budget.batch_size,
         seed=task.budget.seed,
         use_gpu=use_gpu,
+        time_limit_s=task.budget.time_limit_s,
     )
 
 

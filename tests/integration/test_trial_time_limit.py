@@ -1,0 +1,64 @@
+"""A task's per-trial time limit stops training; the best epoch reached so far still counts."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from medarena.submissions import load_submission
+from medarena.submissions.trial import quiet_lightning, run_trial
+from medarena.tasks import TaskCatalogue, load_task_data
+from medarena.tuning.sweep import base_config
+
+pytestmark = pytest.mark.slow
+
+SLOW = """\
+import time
+import torch
+from torch import nn
+from torch.nn import functional as F
+import lightning.pytorch as pl
+
+
+class Slow(pl.LightningModule):
+    def __init__(self, num_classes, input_shape):
+        super().__init__()
+        self.linear = nn.Linear(int(torch.tensor(input_shape).prod()), num_classes)
+
+    def forward(self, x):
+        return self.linear(x.flatten(1))
+
+    def training_step(self, batch, batch_idx):
+        time.sleep(0.05)
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+"""
+
+
+def test_time_limit_stops_a_long_trial(catalogue: Path, make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("slow", "name: slow\nentry_point: model.py:Slow\n", SLOW)
+    spec = TaskCatalogue(catalogue).get("tiny-ct")
+    data = load_task_data(spec).worker_data()
+    module_spec = importlib.util.spec_from_file_location("slow_model", folder / "model.py")
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    quiet_lightning()
+    config = replace(
+        base_config(load_submission(folder), spec, use_gpu=False),
+        max_epochs=500, patience=500, time_limit_s=2.0,
+    )  # fmt: skip
+    start = time.perf_counter()
+    outcome = run_trial(module.Slow, data, config)
+    elapsed = time.perf_counter() - start
+    assert outcome.ok, outcome.error
+    assert 1 <= outcome.epochs < 500 and outcome.best_epoch >= 0
+    assert outcome.fit_seconds < 6.0 and elapsed < 15.0
+    assert outcome.test_predictions is not None
