@@ -424,22 +424,28 @@ def demo(
         start = time.perf_counter()
         arena = _arena(settings)
         try:
-            results = [
-                _run_submission(
-                    arena,
-                    settings.baselines_dir / name,
-                    task,
-                    trials=trials,
-                    team="baselines",
-                    quiet=False,
-                )
-                for task, names in DEMO.items()
-                for name in names
-            ]
+            results: list[SubmissionResult] = []
+            task_seconds: dict[str, float] = {}
+            for task, names in DEMO.items():
+                task_start = time.perf_counter()
+                for name in names:
+                    path = settings.baselines_dir / name
+                    results.append(
+                        _run_submission(
+                            arena, path, task, trials=trials, team="baselines", quiet=False
+                        )
+                    )
+                task_seconds[task] = time.perf_counter() - task_start
             for task in DEMO:
                 _show_leaderboard(arena, task, TableFormat.table)
             for result in results:
                 console.print(_timing_line(result), highlight=False)
+            for task, seconds in task_seconds.items():
+                console.print(
+                    f"{task}: {len(DEMO[task])} submissions in {seconds:.0f} s (data, workers, "
+                    "dry runs, sweeps, scoring)",
+                    highlight=False,
+                )
         finally:
             arena.close()
         uri = settings.tracking_uri
