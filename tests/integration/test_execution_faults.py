@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medarena.arena import Arena, ArenaConfig
+from medarena.arena import Arena
 from medarena.exceptions import TrialError
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -58,22 +58,6 @@ class Suicidal(pl.LightningModule):
 YAML = "name: suicidal\nentry_point: model.py:Suicidal\n" + (
     "search_space:\n  lr: {type: float, low: 0.001, high: 0.1, log: true}\n"
 )
-
-
-@pytest.fixture
-def arena(ray_cluster: None, catalogue: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    state = tmp_path / "state"
-    arena = Arena(
-        ArenaConfig(
-            catalogue_dir=catalogue,
-            cache_dir=state / "cache",
-            db_url=f"sqlite:///{state / 'leaderboard.db'}",
-            study_url=f"sqlite:///{state / 'studies.db'}",
-            tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-        )
-    )
-    yield arena
-    arena.close(stop_cluster=False)
 
 
 def test_a_worker_killed_mid_trial_is_replaced_and_the_trial_rerun(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_TASK
-from medarena.arena import Arena, ArenaConfig
+from conftest import TINY_TASK, arena_config
+from medarena.arena import Arena
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -58,15 +58,7 @@ def test_the_median_pruner_stops_weak_trials(
         MODEL,
     )
     state = tmp_path / "state"
-    arena = Arena(
-        ArenaConfig(
-            catalogue_dir=catalogue,
-            cache_dir=state / "cache",
-            db_url=f"sqlite:///{state / 'leaderboard.db'}",
-            study_url=f"sqlite:///{state / 'studies.db'}",
-            tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-        )
-    )
+    arena = Arena(arena_config(catalogue, state))
     try:
         result = arena.submit(folder, "tiny-ct", trials=8)
     finally:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from medarena.arena import Arena, ArenaConfig
+from conftest import arena_config
+from medarena.arena import Arena
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -68,16 +69,6 @@ search_space:
 """
 
 
-def _config(catalogue: Path, state: Path) -> ArenaConfig:
-    return ArenaConfig(
-        catalogue_dir=catalogue,
-        cache_dir=state / "cache",
-        db_url=f"sqlite:///{state / 'leaderboard.db'}",
-        study_url=f"sqlite:///{state / 'studies.db'}",
-        tracking_uri=f"sqlite:///{state / 'mlflow.db'}",
-    )
-
-
 def _markers(folder: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for path in folder.iterdir():
@@ -97,7 +88,7 @@ def test_the_same_seed_gives_the_same_configurations_and_scores(
     folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0))
     results = []
     for run in ("a", "b"):
-        arena = Arena(_config(catalogue, tmp_path / run))
+        arena = Arena(arena_config(catalogue, tmp_path / run))
         try:
             results.append((arena, arena.submit(folder, "tiny-ct", trials=3)))
         finally:
@@ -188,7 +179,7 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     assert sum(counts.values()) <= 4 + (4 - len(before))  # only in-flight trials ran twice
 
     # The same result as an uninterrupted run of the same submission.
-    arena = Arena(_config(catalogue, tmp_path / "uninterrupted"))
+    arena = Arena(arena_config(catalogue, tmp_path / "uninterrupted"))
     try:
         straight = arena.submit(folder, "tiny-ct", trials=4)
     finally:
