@@ -179,6 +179,14 @@ def create_app(*, db_url: str, catalogue_dir: Path, tracking_uri: str | None = N
         except NotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
+    @app.get("/api/submissions/{submission_id}/cases", tags=["submissions"])
+    def api_case_scores(submission_id: int) -> list[dict[str, Any]]:
+        """A scored submission's per-case values on the hidden test set (for statistics)."""
+        try:
+            return views.case_scores(submission_id)
+        except NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+
     @app.get("/api/submissions/{submission_id}", tags=["submissions"])
     def api_submission(submission_id: int) -> dict[str, Any]:
         """A submission's status, progress, scores, best parameters and trials."""

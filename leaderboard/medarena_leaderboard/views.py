@@ -16,7 +16,7 @@ import pandas as pd
 from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import MetricInfo, get_metric
 from medarena.scoring.ranking import leaderboard, leaderboard_records
-from medarena.store import Status, Store
+from medarena.store import Status, Store, SubmissionRow
 from medarena.tasks import TaskCatalogue, TaskSpec
 
 Curve = list[tuple[int, float]]
@@ -159,14 +159,27 @@ class Views:
             "submissions": len(board.frame),
         }
 
-    def submission_detail(self, submission_id: int) -> dict[str, Any]:
-        """Status, progress, scores, best parameters and trials of a submission."""
+    def _row(self, submission_id: int) -> SubmissionRow:
         row = self.store.submission(submission_id)
         if row is None:
             raise NotFoundError(
                 f"no submission {submission_id}; the leaderboards at / link to every "
                 "scored submission"
             )
+        return row
+
+    def case_scores(self, submission_id: int) -> list[dict[str, Any]]:
+        """One record per test case of a scored submission: its per-case values."""
+        self._row(submission_id)
+        frame = self.store.case_scores(submission_id)
+        return [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+            for rec in frame.to_dict(orient="records")
+        ]
+
+    def submission_detail(self, submission_id: int) -> dict[str, Any]:
+        """Status, progress, scores, best parameters and trials of a submission."""
+        row = self._row(submission_id)
         task = self.store.task(row.task_id)
         assert task is not None  # a foreign key
         progress = self.store.progress(submission_id)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from medarena.execution import WorkerPool
-    from medarena.scoring.score import MetricValue
+    from medarena.scoring.score import MetricValue, Scores
     from medarena.store import Store, SubmissionRow
     from medarena.submissions import SubmissionBundle
     from medarena.submissions.trial import TrialConfig
@@ -537,7 +537,7 @@ class Arena:
             return
         self._record_scored(run, result, scores)
         primary = run.spec.metrics.primary
-        event(submission_id, Status.SCORED, f"test {primary} {scores[primary].value:.4f}")
+        event(submission_id, Status.SCORED, f"test {primary} {scores.metrics[primary].value:.4f}")
 
     def _code_dir(self, submission_id: int) -> Path:
         return self.config.artifacts / str(submission_id) / "submission"
@@ -692,18 +692,20 @@ class Arena:
             raise
         return self._record_scored(run, sweep, scores)
 
-    def _record_scored(
-        self, run: _Run, sweep: SweepResult, scores: dict[str, MetricValue]
-    ) -> SubmissionResult:
+    def _record_scored(self, run: _Run, sweep: SweepResult, scored: Scores) -> SubmissionResult:
         conventions = run.spec.conventions().as_dict()
+        scores = scored.metrics
+        case_ids = run.runtime.data.test_case_ids.tolist()
         self.store.finish_submission(
             run.submission_id,
             status=Status.SCORED,
             scores={name: s.as_tuple() for name, s in scores.items()},
+            case_scores={name: dict(zip(case_ids, v.tolist(), strict=True))
+                         for name, v in scored.per_case.items()},
             best_params=sweep.best.params,
             conventions=conventions,
             wall_seconds=sweep.wall_seconds,
-        )
+        )  # fmt: skip
         test_metrics = {f"test_{k}": v.value for k, v in scores.items()}
         test_metrics["sweep_seconds"] = sweep.wall_seconds
         tags = {
@@ -727,9 +729,10 @@ class Arena:
             mlflow_run_id=run.parent,
         )
 
-    def _score(self, spec: TaskSpec, data: TaskData, predictions: Any) -> dict[str, MetricValue]:
-        """The best model's test predictions against the hidden labels: the task's metrics."""
-        from medarena.scoring.score import score_predictions
+    def _score(self, spec: TaskSpec, data: TaskData, predictions: Any) -> Scores:
+        """The best model's test predictions against the hidden labels: the task's metrics and
+        the per-case values."""
+        from medarena.scoring.score import Scores, score_predictions
 
         if predictions is None:
             raise PlatformError("the best trial returned no test predictions")
@@ -737,7 +740,7 @@ class Arena:
             spec.kind, predictions, data.reference("test"), conventions=spec.conventions(),
             seed=spec.budget.seed,
         )  # fmt: skip
-        return {name: scores[name] for name in spec.metrics.names}
+        return Scores({name: scores.metrics[name] for name in spec.metrics.names}, scores.per_case)
 
     def leaderboard(self, task_name: str) -> pd.DataFrame:
         """The ranked leaderboard of a task (its newest version)."""

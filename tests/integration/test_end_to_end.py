@@ -32,6 +32,15 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_
         # Two workers fit in parallel: the sweep takes at least its longest fit, at most the sum.
         assert max(t.outcome.fit_seconds for t in result.trials) < result.sweep_seconds
 
+    # Per-case values are kept for every test case; their mean is the aggregate.
+    cases = arena.store.case_scores(cnn.submission_id)
+    test_ids = load_task_data(
+        TaskCatalogue(arena.config.catalogue_dir).get("tiny-ct")
+    ).test_case_ids
+    assert sorted(cases["case_id"]) == sorted(test_ids)
+    assert cases["correct"].mean() == pytest.approx(cnn.scores["accuracy"].value)
+    assert cases["probability_of_label"].between(0, 1).all()
+
     board = arena.leaderboard("tiny-ct")
     assert sorted(board["submission"]) == ["logistic-regression", "small-cnn"]
     assert board["rank"].tolist() == [1, 2]

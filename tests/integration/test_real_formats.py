@@ -105,6 +105,10 @@ def test_each_format_trains_and_scores(
     primary = result.scores[spec.metrics.primary]
     assert np.isfinite(primary.value) and primary.ci_low <= primary.value <= primary.ci_high
     assert board["submission"].tolist() == [BASELINE[fmt]] and board["rank"].tolist() == [1]
+    per_case = {"classification": "correct", "segmentation": "dice", "detection": "lesions"}
+    cases = arena.store.case_scores(result.submission_id)
+    assert len(cases) == len(load_task_data(spec).test_case_ids)
+    assert cases[per_case[spec.kind]].notna().all()
 
 
 def _ground_truth(data: TaskData, split: str) -> npt.NDArray[np.generic]:

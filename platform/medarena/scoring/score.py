@@ -130,6 +130,26 @@ def score_detection(
     return out
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Aggregates with intervals, and the per-case values that rankings and statistics need.
+
+    ``per_case`` maps a name to one value per case of the reference, in its order:
+    classification ``correct`` and ``probability_of_label``; segmentation each metric averaged
+    over the labels of the case; detection ``lesions``, ``detected`` and ``false_positives`` per
+    scan.
+    """
+
+    metrics: dict[str, MetricValue]
+    per_case: dict[str, npt.NDArray[np.float64]]
+
+
+def _mean_over_labels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    counted = np.sum(~np.isnan(values), axis=1)
+    total = np.nansum(values, axis=1)
+    return np.where(counted > 0, total / np.maximum(counted, 1), np.nan)
+
+
 def score_predictions(
     kind: str,
     predictions: Any,
@@ -138,23 +158,40 @@ def score_predictions(
     conventions: Conventions | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
-) -> dict[str, MetricValue]:
+) -> Scores:
     """A trained model's predictions of a task's cases, scored against their ground truth."""
     if kind == "classification":
         assert conventions is None or isinstance(conventions, ClassificationConventions)
-        return score_classification(
-            reference.labels, predictions, conventions=conventions, n_bootstrap=n_bootstrap,
-            seed=seed,
-        )  # fmt: skip
+        labels = np.asarray(reference.labels)
+        rows = np.arange(len(labels))
+        return Scores(
+            score_classification(
+                labels, predictions, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed
+            ),
+            {
+                "correct": (np.argmax(predictions, axis=1) == labels).astype(np.float64),
+                "probability_of_label": np.asarray(predictions[rows, labels], dtype=np.float64),
+            },
+        )
     if kind == "segmentation":
         assert conventions is None or isinstance(conventions, SegmentationConventions)
         values = segmentation_values(
             predictions, reference, labels=foreground_labels(reference), conventions=conventions
         )
-        return score_segmentation(
-            values, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed
+        return Scores(
+            score_segmentation(values, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed),
+            {name: _mean_over_labels(v) for name, v in values.items()},
         )
     assert isinstance(predictions, Candidates)
     assert conventions is None or isinstance(conventions, DetectionConventions)
     matches = match_findings(predictions, reference, conventions=conventions)
-    return score_detection(matches, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed)
+    n = len(reference)
+    detected = matches.lesion_scan[np.isfinite(matches.lesion_score)]
+    return Scores(
+        score_detection(matches, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed),
+        {
+            "lesions": np.bincount(matches.lesion_scan, minlength=n).astype(np.float64),
+            "detected": np.bincount(detected, minlength=n).astype(np.float64),
+            "false_positives": np.bincount(matches.fp_scan, minlength=n).astype(np.float64),
+        },
+    )

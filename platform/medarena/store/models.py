@@ -118,3 +118,16 @@ class ScoreRow(Base):
     split_hash: Mapped[str] = mapped_column(String(64))
 
     submission: Mapped[SubmissionRow] = relationship(back_populates="scores")
+
+
+class CaseScoreRow(Base):
+    """One value per test case, metric and submission: what rankings and statistics build on."""
+
+    __tablename__ = "case_scores"
+    __table_args__ = (UniqueConstraint("submission_id", "case_id", "metric"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    case_id: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(80))
+    value: Mapped[float | None]

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medarena.exceptions import PlatformError, SplitMismatchError
 from medarena.store.migrate import upgrade
-from medarena.store.models import ScoreRow, Status, SubmissionRow, TaskRow, TrialRow
+from medarena.store.models import CaseScoreRow, ScoreRow, Status, SubmissionRow, TaskRow, TrialRow
 
 
 def _finite(value: float) -> float | None:
@@ -277,19 +277,28 @@ class Store:
         *,
         status: str,
         scores: dict[str, tuple[float, float, float]] | None = None,
+        case_scores: dict[str, dict[str, float]] | None = None,
         best_params: dict[str, Any] | None = None,
         conventions: dict[str, Any] | None = None,
         wall_seconds: float | None = None,
         error: str = "",
     ) -> None:
-        """Mark a submission scored (with its scores and the metric conventions that produced
-        them), failed (with the error) or cancelled."""
+        """Mark a submission scored (with its scores, per-case values ``{metric: {case: value}}``
+        and the metric conventions that produced them), failed (with the error) or cancelled."""
         with self.session() as s, s.begin():
             row = s.get_one(SubmissionRow, submission_id)
             row.status = status
             row.error = error
             row.best_params = best_params or {}
             row.conventions = conventions or {}
+            rows = [
+                {"submission_id": submission_id, "case_id": case, "metric": metric,
+                 "value": _finite(value)}
+                for metric, values in (case_scores or {}).items()
+                for case, value in values.items()
+            ]  # fmt: skip
+            if rows:
+                s.execute(insert(CaseScoreRow), rows)
             row.wall_seconds = wall_seconds
             row.finished_at = datetime.now(UTC)
             for metric, (value, low, high) in (scores or {}).items():
@@ -303,6 +312,18 @@ class Store:
                         split_hash=row.split_hash,
                     )
                 )
+
+    def case_scores(self, submission_id: int) -> pd.DataFrame:
+        """The per-case values of a scored submission: one row per case, one column per value."""
+        query = select(CaseScoreRow.case_id, CaseScoreRow.metric, CaseScoreRow.value).where(
+            CaseScoreRow.submission_id == submission_id
+        )
+        with self.engine.connect() as conn:
+            long = pd.read_sql(query, conn)
+        if long.empty:
+            return pd.DataFrame(columns=["case_id"])
+        wide = long.pivot(index="case_id", columns="metric", values="value")
+        return wide.reset_index().rename_axis(columns=None)
 
     def task_id(self, name: str, version: int) -> int | None:
         """The id of a task version, or ``None`` if nothing was ever submitted to it."""

@@ -33,6 +33,7 @@ def _scored(store: Store, task_id: int, name: str, team: str, auc: float, *, tri
         sid,
         status="scored",
         scores={"auc": (auc, auc - 0.05, auc + 0.03), "accuracy": (0.7, 0.65, 0.75)},
+        case_scores={"correct": {"c1": 1.0, "c2": 0.0}, "probability_of_label": {"c1": 0.8}},
         best_params={"lr": 0.001, "width": 8},
         wall_seconds=12.0,
     )
@@ -135,6 +136,15 @@ def test_submission_api_and_page(client: TestClient, ids: dict[str, int]) -> Non
     page = client.get(f"/submissions/{ids['cnn']}").text
     assert "scored" in page and 'http-equiv="refresh"' not in page
     assert "lr=0.001, width=8" in page and "no MLflow tracking URI" in page
+
+
+def test_case_scores_api(client: TestClient, ids: dict[str, int]) -> None:
+    rows = client.get(f"/api/submissions/{ids['cnn']}/cases").json()
+    assert rows == [
+        {"case_id": "c1", "correct": 1.0, "probability_of_label": 0.8},
+        {"case_id": "c2", "correct": 0.0, "probability_of_label": None},
+    ]
+    assert client.get("/api/submissions/999/cases").status_code == 404
 
 
 def test_running_submission_refreshes_and_shows_progress(
