@@ -66,6 +66,18 @@ class ClassificationConventions:
     absent_class: AbsentClass = "skip"
     top_k: int = 2
 
+    def metric_options(self, name: str) -> dict[str, Any]:
+        """The keyword arguments these conventions give to the metric called ``name``."""
+        options: dict[str, dict[str, Any]] = {
+            "auc": {
+                "multi_class": self.multi_class,
+                "average": self.average,
+                "absent_class": self.absent_class,
+            },
+            "top_k_accuracy": {"k": self.top_k},
+        }
+        return options.get(name, {})
+
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON, recorded next to the scores."""
         return asdict(self)

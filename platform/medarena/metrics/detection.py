@@ -24,6 +24,7 @@ events (one global sort), never re-matching, so 1000 samples take a fraction of 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,6 +241,40 @@ class FrocBootstrap:
     cpm: FloatArray  # (n_samples,)
     fps_per_scan: FloatArray  # (n_samples,)
     detection_sensitivity: FloatArray  # (n_samples,)
+
+    def by_name(self, points: Sequence[float]) -> dict[str, FloatArray]:
+        """The samples of every value :func:`froc_summary` reports, under the same names."""
+        out = {
+            "cpm": self.cpm,
+            "sensitivity": self.detection_sensitivity,
+            "fps_per_scan": self.fps_per_scan,
+        }
+        for k, point in enumerate(points):
+            out[sensitivity_at_name(point)] = self.sensitivity[:, k]
+        return out
+
+
+def sensitivity_at_name(point: float) -> str:
+    """The reported name of the sensitivity at ``point`` false positives per scan."""
+    return f"sensitivity_at_{point:g}_fp"
+
+
+def froc_summary(
+    matches: DetectionMatches,
+    *,
+    operating_points: OperatingPoints = "luna16",
+    interpolation: Interpolation = "linear",
+) -> dict[str, float]:
+    """CPM, overall sensitivity, false positives per scan and the sensitivity at each point."""
+    sens = sensitivity_at(matches, operating_points=operating_points, interpolation=interpolation)
+    out = {
+        "cpm": float(np.mean(sens)),
+        "sensitivity": detection_sensitivity(matches),
+        "fps_per_scan": fps_per_scan(matches),
+    }
+    for point, value in zip(OPERATING_POINTS[operating_points], sens, strict=True):
+        out[sensitivity_at_name(point)] = float(value)
+    return out
 
 
 def froc_bootstrap(

@@ -25,9 +25,8 @@ from medarena.metrics import (
     bootstrap_indices,
     froc_bootstrap,
     percentile_interval,
-    sensitivity_at,
 )
-from medarena.metrics.detection import detection_sensitivity, fps_per_scan
+from medarena.metrics.detection import froc_summary
 from medarena.tasks.kinds import Candidates, Reference
 from medarena.tasks.kinds.detection import match_findings
 from medarena.tasks.kinds.segmentation import foreground_labels, segmentation_values
@@ -64,17 +63,9 @@ def score_classification(
 ) -> dict[str, MetricValue]:
     """Every classification metric over all cases, each with its bootstrap interval."""
     conv = conventions or ClassificationConventions()
-    options: dict[str, dict[str, Any]] = {
-        "auc": {
-            "multi_class": conv.multi_class,
-            "average": conv.average,
-            "absent_class": conv.absent_class,
-        },
-        "top_k_accuracy": {"k": conv.top_k},
-    }
     out: dict[str, MetricValue] = {}
     for info in available_metrics("classification"):
-        kwargs = options.get(info.name, {})
+        kwargs = conv.metric_options(info.name)
         value = info.compute(y_true, scores, **kwargs)
         ci = bootstrap_ci(info.compute, y_true, scores, n_samples=n_bootstrap, seed=seed, **kwargs)
         out[info.name] = MetricValue(float(value), ci)
@@ -114,20 +105,9 @@ def score_detection(
         "operating_points": conv.operating_points,
         "interpolation": conv.interpolation,
     }
-    sens = sensitivity_at(matches, **opts)
-    boot = froc_bootstrap(matches, n_samples=n_bootstrap, seed=seed, **opts)
-    out = {
-        "cpm": MetricValue(float(np.mean(sens)), percentile_interval(boot.cpm)),
-        "sensitivity": MetricValue(
-            detection_sensitivity(matches), percentile_interval(boot.detection_sensitivity)
-        ),
-        "fps_per_scan": MetricValue(fps_per_scan(matches), percentile_interval(boot.fps_per_scan)),
-    }
-    for k, point in enumerate(conv.points):
-        out[f"sensitivity_at_{point:g}_fp"] = MetricValue(
-            float(sens[k]), percentile_interval(boot.sensitivity[:, k])
-        )
-    return out
+    values = froc_summary(matches, **opts)
+    boot = froc_bootstrap(matches, n_samples=n_bootstrap, seed=seed, **opts).by_name(conv.points)
+    return {name: MetricValue(v, percentile_interval(boot[name])) for name, v in values.items()}
 
 
 @dataclass(frozen=True)
