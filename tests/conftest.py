@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "submissions"
+CANARY = "MEDARENA_CANARY_DB_URL"
 
 TINY_TASK = """\
 name: tiny-ct
@@ -93,10 +94,17 @@ def arena(ray_cluster: None, catalogue: Path, tmp_path: Path) -> Iterator[Arena]
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
-    """One local Ray instance (2 CPUs, free ports) for every test that needs it."""
+    """One local Ray instance (2 CPUs, free ports) for every test that needs it.
+
+    It starts with a canary credential in its environment, which trial workers must drop.
+    """
     from medarena.execution import connect, shutdown
 
-    connect(None, num_cpus=2)
+    os.environ[CANARY] = "postgresql://user:secret@db/leaderboard"
+    try:
+        connect(None, num_cpus=2)
+    finally:
+        del os.environ[CANARY]
     yield
     shutdown()
 

@@ -1,8 +1,9 @@
 """A submission that scans its trial worker's memory, for tests of the trust boundary.
 
 Every time it is built (dry run and trials) it writes the SHA-256 of every numeric array and
-tensor it can reach through the garbage collector to a JSON file in ``out``. A test then checks
-that the digest of the validation ground truth is there (the scan works) and the test's is not.
+tensor it can reach through the garbage collector, and the names of its environment variables,
+to a JSON file in ``out``. A test then checks that the digest of the validation ground truth is
+there (the scan works) and the test's is not, and that no credential reached the environment.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Spy(pl.LightningModule):
             conv = nn.Conv3d if len(input_shape) == 4 else nn.Conv2d
             self.head = conv(input_shape[0], num_classes if KIND == "segmentation" else 1, 1)
         with open(os.path.join(OUT, f"{{os.getpid()}}-{{time.time_ns()}}.json"), "w") as f:
-            json.dump(_digests(), f)
+            json.dump({{"digests": _digests(), "env": sorted(os.environ)}}, f)
 
     def forward(self, x):
         return self.head(x)
@@ -89,5 +90,10 @@ def digest(array: npt.NDArray[np.generic]) -> str:
 
 def seen_digests(out: Path) -> tuple[int, set[str]]:
     """How many times the spy was built, and every digest it saw."""
-    reports = [set(json.loads(p.read_text())) for p in out.glob("*.json")]
+    reports = [set(json.loads(p.read_text())["digests"]) for p in out.glob("*.json")]
     return len(reports), set().union(*reports)
+
+
+def seen_environment(out: Path) -> set[str]:
+    """The names of every environment variable the spy's workers had."""
+    return set().union(*(set(json.loads(p.read_text())["env"]) for p in out.glob("*.json")))

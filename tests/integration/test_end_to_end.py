@@ -6,10 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from spy import YAML, digest, seen_digests, spy_source
+from spy import YAML, digest, seen_digests, seen_environment, spy_source
 
+from conftest import CANARY
 from medarena.arena import Arena
 from medarena.exceptions import SubmissionError, TrialError
+from medarena.submissions.sandbox import is_sensitive
 from medarena.tasks import TaskCatalogue, load_task_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -92,6 +94,9 @@ def test_test_labels_never_reach_a_worker(arena: Arena, make_submission, tmp_pat
     assert builds == 3  # the dry run and two trials
     assert digest(data.reference("val").labels) in seen  # the scan sees labels that are shipped
     assert digest(data.reference("test").labels) not in seen
+    environment = seen_environment(out)  # credentials the cluster was started with are dropped
+    assert "PATH" in environment and CANARY not in environment
+    assert not [name for name in environment if is_sensitive(name)]
 
 
 LINEAR = """\

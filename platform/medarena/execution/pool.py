@@ -82,8 +82,10 @@ class _TrialWorker:
     def __init__(self, data: WorkerData, num_threads: int) -> None:
         import torch
 
+        from medarena.submissions.sandbox import scrub_environment
         from medarena.submissions.trial import SubmissionCode, quiet_lightning
 
+        scrub_environment()  # before any submitted code can run in this process
         torch.set_num_threads(max(1, num_threads))
         quiet_lightning()
         self.data = data
