@@ -38,7 +38,8 @@ app = typer.Typer(
 tasks_app = typer.Typer(help="The task catalogue.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 
-console = Console()
+# Piped output (logs, CI) is not cut to 80 columns: leaderboard tables are wide.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 log = logging.getLogger("medarena")
 
