@@ -1,24 +1,28 @@
-"""The platform in one process: run a submission end to end and read leaderboards.
-
-This is the layer between the command line (or web app) and the engine's packages: it validates
-a submission, prepares the task's data, runs the sweep on the worker pool, scores the best
-trial's test predictions against the hidden labels, and records everything in the store and in
-MLflow. A failure after the submission was recorded marks it failed; nothing is lost or left
-half-written on the leaderboard.
-"""
+"""The :class:`Arena`: submit, resume, queue and cancel submissions, read leaderboards."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import pickle
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from medarena.arena._records import Records, score_best
+from medarena.arena._run import (
+    CANCELLED,
+    ArenaConfig,
+    EventCallback,
+    QueueTrialCallback,
+    Run,
+    StageCallback,
+    SubmissionResult,
+    TaskRuntime,
+    TrialCallback,
+    error_text,
+    study_name,
+)
 from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import get_metric
 from medarena.store.models import Status
@@ -29,111 +33,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from medarena.execution import WorkerPool
-    from medarena.scoring.score import MetricValue, Scores
     from medarena.store import Store, SubmissionRow
     from medarena.submissions import SubmissionBundle
-    from medarena.submissions.trial import TrialConfig
-    from medarena.tracking import Tracker
-    from medarena.tuning import FairShare, Sweep, SweepProgress, SweepResult, TrialRecord
-    from medarena.tuning.sweep import TrialState
+    from medarena.tuning import FairShare, Sweep, SweepProgress, TrialRecord
 
 log = logging.getLogger(__name__)
 
-
-_CANCELLED = "cancelled on request; the trials that had finished are kept"
-
-
-def _error_text(exc: BaseException) -> str:
-    """A user error's own text; anything else with its type (for the operator)."""
-    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-
-
-def _study_name(spec: TaskSpec, submission_id: int) -> str:
-    """The Optuna study of a submission (in the study database, never the leaderboard's)."""
-    return f"{spec.name}-v{spec.version}/submission-{submission_id}"
-
-
-StageCallback = Callable[[str], None]
-TrialCallback = Callable[["TrialRecord", "SweepProgress"], None]
-QueueTrialCallback = Callable[[int, "TrialRecord", "SweepProgress"], None]
-"""Called by :meth:`Arena.work` after each recorded trial, with the submission's id."""
-EventCallback = Callable[[int, str, str], None]
-"""Called by :meth:`Arena.work` when a submission changes state: id, new status, detail."""
-
 ALL_WORKERS = 1 << 30
 """A queue worker's pool takes every slot the cluster has for the task."""
-
-
-@dataclass(frozen=True)
-class ArenaConfig:
-    """Where the platform keeps its state; built from :class:`medarena.settings.Settings`."""
-
-    catalogue_dir: Path
-    cache_dir: Path
-    db_url: str
-    study_url: str
-    tracking_uri: str
-    ray_address: str | None = None
-    num_cpus: int | None = None
-    worker_start_timeout_s: float = 300.0
-    artifacts_dir: Path | None = None
-    """Kept per submission: its code and the best trial's test predictions (so that an
-    interrupted sweep can be resumed and scored); default: ``artifacts`` next to the cache."""
-
-    @property
-    def artifacts(self) -> Path:
-        return self.artifacts_dir or self.cache_dir.parent / "artifacts"
-
-
-@dataclass(frozen=True)
-class SubmissionResult:
-    """What a finished submission produced."""
-
-    submission_id: int
-    task: str
-    name: str
-    team: str
-    split_hash: str
-    scores: dict[str, MetricValue]
-    conventions: dict[str, Any]
-    best_params: dict[str, Any]
-    trials: list[TrialRecord]
-    sweep_seconds: float
-    workers: int
-    mlflow_run_id: str
-
-    @property
-    def fit_seconds(self) -> float:
-        return sum(t.outcome.fit_seconds for t in self.trials)
-
-    @property
-    def overhead_per_trial(self) -> float:
-        """Worker-seconds per trial not spent in ``Trainer.fit``: scheduling, data, tracking."""
-        return (self.sweep_seconds * self.workers - self.fit_seconds) / len(self.trials)
-
-
-@dataclass(frozen=True)
-class _Run:
-    """What the sweep-and-score half of a submission needs (shared by submit and resume)."""
-
-    submission_id: int
-    spec: TaskSpec
-    runtime: _TaskRuntime
-    pool: WorkerPool
-    bundle: SubmissionBundle
-    config: TrialConfig
-    n_trials: int
-    team: str
-    tags: dict[str, str]
-    tracker: Tracker
-    parent: str
-
-
-@dataclass
-class _TaskRuntime:
-    data: TaskData
-    task_id: int
-    pool: WorkerPool | None = None
 
 
 @dataclass
@@ -142,7 +49,7 @@ class Arena:
 
     config: ArenaConfig
     _store: Store | None = field(default=None, init=False)
-    _tasks: dict[str, _TaskRuntime] = field(default_factory=dict, init=False)
+    _tasks: dict[str, TaskRuntime] = field(default_factory=dict, init=False)
 
     @property
     def catalogue(self) -> TaskCatalogue:
@@ -156,11 +63,16 @@ class Arena:
             self._store = Store(self.config.db_url)
         return self._store
 
+    @property
+    def records(self) -> Records:
+        """Where this arena's submissions are recorded: the store and the artifacts folder."""
+        return Records(self.store, self.config.artifacts)
+
     def task_data(self, spec: TaskSpec) -> TaskData:
         """The task's arrays and split (cached on disk under the cache folder)."""
         return self._runtime(spec).data
 
-    def _runtime(self, spec: TaskSpec) -> _TaskRuntime:
+    def _runtime(self, spec: TaskSpec) -> TaskRuntime:
         runtime = self._tasks.get(spec.name)
         if runtime is None:
             data = load_task_data(spec, cache_dir=self.config.cache_dir)
@@ -172,10 +84,10 @@ class Arena:
                 split_hash=data.split_hash,
                 primary=spec.metrics.primary,
             )
-            runtime = self._tasks[spec.name] = _TaskRuntime(data=data, task_id=task_id)
+            runtime = self._tasks[spec.name] = TaskRuntime(data=data, task_id=task_id)
         return runtime
 
-    def _pool(self, runtime: _TaskRuntime, *, max_workers: int) -> WorkerPool:
+    def _pool(self, runtime: TaskRuntime, *, max_workers: int) -> WorkerPool:
         from medarena.execution import WorkerPool, connect
 
         if runtime.pool is None:
@@ -260,9 +172,9 @@ class Arena:
             study_name="",
             mlflow_run_id=parent,
         )
-        self.store.update_submission(submission_id, study_name=_study_name(spec, submission_id))
-        self._keep_code(submission_id, bundle)
-        run = _Run(
+        self.store.update_submission(submission_id, study_name=study_name(spec, submission_id))
+        self.records.keep_code(submission_id, bundle)
+        run = Run(
             submission_id=submission_id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
             config=config, n_trials=n_trials, team=team, tags=tags, tracker=tracker, parent=parent,
         )  # fmt: skip
@@ -277,7 +189,7 @@ class Arena:
 
     @staticmethod
     def _tags(
-        spec: TaskSpec, runtime: _TaskRuntime, bundle: SubmissionBundle, team: str
+        spec: TaskSpec, runtime: TaskRuntime, bundle: SubmissionBundle, team: str
     ) -> dict[str, str]:
         return {
             "task": spec.name,
@@ -309,7 +221,7 @@ class Arena:
         if row is None:
             raise UserError(f"there is no submission {submission_id}")
         if row.status == Status.CANCELLING:
-            self.store.finish_submission(submission_id, status=Status.CANCELLED, error=_CANCELLED)
+            self.store.finish_submission(submission_id, status=Status.CANCELLED, error=CANCELLED)
             raise UserError(f"submission {submission_id} was cancelled; it is not resumed")
         if row.status not in (Status.RUNNING, Status.FAILED):
             raise UserError(
@@ -328,12 +240,12 @@ class Arena:
         self.store.update_submission(
             submission_id, status=Status.RUNNING, error="", finished_at=None
         )
-        run = _Run(
+        run = Run(
             submission_id=submission_id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
             config=config, n_trials=row.n_trials, team=row.team, tags=tags, tracker=tracker,
             parent=row.mlflow_run_id,
         )  # fmt: skip
-        finished = self._recorded_trials(submission_id)
+        finished = self.records.recorded_trials(submission_id)
         return self._sweep_and_score(run, on_stage=stage, on_trial=on_trial, finished=finished)
 
     def _kept_submission(self, row: SubmissionRow) -> tuple[TaskSpec, SubmissionBundle]:
@@ -345,7 +257,7 @@ class Arena:
                 f"submission {row.id} was made for {task_name} version {version}, but the "
                 f"catalogue now has version {spec.version}; it cannot be run"
             )
-        bundle = load_submission(self._code_dir(row.id))
+        bundle = load_submission(self.records.code_dir(row.id))
         if bundle.sha256 != row.sha256:
             raise PlatformError(
                 f"the kept code of submission {row.id} hashes to {bundle.sha256[:12]}, "
@@ -376,9 +288,9 @@ class Arena:
             mlflow_run_id="",
             status=Status.QUEUED,
             # The code is in place before a worker can see the row.
-            before_commit=lambda new_id: self._keep_code(new_id, bundle),
+            before_commit=lambda new_id: self.records.keep_code(new_id, bundle),
         )
-        self.store.update_submission(submission_id, study_name=_study_name(spec, submission_id))
+        self.store.update_submission(submission_id, study_name=study_name(spec, submission_id))
         return submission_id
 
     def cancel(self, submission_id: int) -> str:
@@ -414,7 +326,7 @@ class Arena:
         """
         event = on_event or (lambda _id, _status, _detail: None)
         share: FairShare | None = None
-        active: dict[int, tuple[_Run, Sweep]] = {}
+        active: dict[int, tuple[Run, Sweep]] = {}
         ended = 0
         polled = -math.inf
         while True:
@@ -424,8 +336,8 @@ class Arena:
                     for submission_id in sorted(self.store.cancelling() & active.keys()):
                         run, sweep = active.pop(submission_id)
                         share.cancel(sweep)
-                        self._record_cancelled(run)
-                        event(submission_id, Status.CANCELLED, _CANCELLED)
+                        self.records.cancelled(run)
+                        event(submission_id, Status.CANCELLED, CANCELLED)
                         ended += 1
                 share = self._admit(share, active, on_trial=on_trial, event=event)
             if not active:
@@ -442,7 +354,7 @@ class Arena:
     def _admit(
         self,
         share: FairShare | None,
-        active: dict[int, tuple[_Run, Sweep]],
+        active: dict[int, tuple[Run, Sweep]],
         *,
         on_trial: QueueTrialCallback | None,
         event: EventCallback,
@@ -461,7 +373,7 @@ class Arena:
             try:
                 run, sweep = self._start_queued(row, on_trial)
             except Exception as exc:
-                message = _error_text(exc)
+                message = error_text(exc)
                 self.store.finish_submission(row.id, status=Status.FAILED, error=message)
                 event(row.id, Status.FAILED, message)
                 continue
@@ -473,7 +385,7 @@ class Arena:
 
     def _start_queued(
         self, row: SubmissionRow, on_trial: QueueTrialCallback | None
-    ) -> tuple[_Run, Sweep]:
+    ) -> tuple[Run, Sweep]:
         """Everything a claimed queued submission needs to run: pool, MLflow run, its sweep."""
         from medarena.tracking import Tracker
         from medarena.tuning import Sweep
@@ -491,12 +403,12 @@ class Arena:
             params={"n_trials": row.n_trials, "seed": row.seed, **spec.budget.model_dump()},
         )
         self.store.update_submission(row.id, mlflow_run_id=parent)
-        run = _Run(
+        run = Run(
             submission_id=row.id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
             config=config, n_trials=row.n_trials, team=row.team, tags=tags, tracker=tracker,
             parent=parent,
         )  # fmt: skip
-        finished = self._recorded_trials(row.id)
+        finished = self.records.recorded_trials(row.id)
         relay: TrialCallback | None = None
         if on_trial is not None:
             callback = on_trial
@@ -509,154 +421,39 @@ class Arena:
                 bundle,
                 spec,
                 storage_url=self.config.study_url,
-                study_name=_study_name(spec, row.id),
+                study_name=study_name(spec, row.id),
                 n_trials=row.n_trials,
                 config=config,
-                on_trial=self._recorder(run, finished, relay),
+                on_trial=self.records.trial_recorder(run, finished, relay),
                 finished=finished,
                 owner=row.id,
                 team=row.team,
                 dry_run=True,
             )
         except Exception as exc:
-            self._record_failure(run, exc)
+            self.records.failed(run, exc)
             raise
         return run, sweep
 
-    def _conclude(self, run: _Run, sweep: Sweep, event: EventCallback) -> None:
+    def _conclude(self, run: Run, sweep: Sweep, event: EventCallback) -> None:
         """Score and record a queued submission whose sweep ended, or record its failure."""
         submission_id = run.submission_id
         try:
             if sweep.error is not None:
                 raise sweep.error
             result = sweep.result()
-            scores = self._score(run.spec, run.runtime.data, result.best.outcome.test_predictions)
+            scores = score_best(run.spec, run.runtime.data, result.best.outcome.test_predictions)
         except Exception as exc:
-            self._record_failure(run, exc)
-            event(submission_id, Status.FAILED, _error_text(exc))
+            self.records.failed(run, exc)
+            event(submission_id, Status.FAILED, error_text(exc))
             return
-        self._record_scored(run, result, scores)
+        self.records.scored(run, result, scores)
         primary = run.spec.metrics.primary
         event(submission_id, Status.SCORED, f"test {primary} {scores.metrics[primary].value:.4f}")
 
-    def _code_dir(self, submission_id: int) -> Path:
-        return self.config.artifacts / str(submission_id) / "submission"
-
-    def _predictions_path(self, submission_id: int, number: int) -> Path:
-        return self.config.artifacts / str(submission_id) / f"trial-{number:04d}-test.pkl"
-
-    def _keep_code(self, submission_id: int, bundle: SubmissionBundle) -> None:
-        """Copy the submitted files, so that the submission can be resumed from them alone."""
-        folder = self._code_dir(submission_id)
-        for name, data in bundle.files.items():
-            target = folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-
-    def _recorded_trials(self, submission_id: int) -> dict[int, TrialRecord]:
-        """The trials a previous driver recorded, with the best one's test predictions."""
-        from medarena.submissions.trial import TrialOutcome
-        from medarena.tuning import TrialRecord
-
-        records = {}
-        for row in self.store.trials(submission_id):
-            path = self._predictions_path(submission_id, row.number)
-            outcome = TrialOutcome(
-                ok=row.state == "complete",
-                best_value=math.nan if row.value is None else row.value,
-                best_epoch=row.best_epoch,
-                epochs=row.epochs,
-                fit_seconds=row.fit_seconds,
-                error=row.error,
-                test_predictions=pickle.loads(path.read_bytes()) if path.exists() else None,
-            )
-            state: TrialState = (
-                "complete"
-                if row.state == "complete"
-                else "pruned"
-                if row.state == "pruned"
-                else "failed"
-            )
-            records[row.number] = TrialRecord(
-                row.number,
-                row.params,
-                state,
-                outcome,
-                attempts=row.attempts,
-            )
-        return records
-
-    def _recorder(
-        self, run: _Run, finished: dict[int, TrialRecord], on_trial: TrialCallback | None
-    ) -> TrialCallback:
-        """The sweep's ``on_trial``: records each trial durably (the best one's predictions,
-        MLflow, the store) before the study hears of it, then calls ``on_trial``."""
-        submission_id, tracker, parent, tags = run.submission_id, run.tracker, run.parent, run.tags
-        primary = run.spec.metrics.primary
-        kept: list[Path] = [
-            p for n in finished if (p := self._predictions_path(submission_id, n)).exists()
-        ]
-
-        def record(trial: TrialRecord, progress: SweepProgress) -> None:
-            # Durable before the study hears of it: predictions (of a new best), MLflow, store.
-            outcome = trial.outcome
-            best = progress.best_number == trial.number
-            path = self._predictions_path(submission_id, trial.number)
-            if best and outcome.test_predictions is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(".partial")
-                partial.write_bytes(pickle.dumps(outcome.test_predictions))
-                partial.replace(path)
-            tracker.log_trial(
-                parent,
-                number=trial.number,
-                params=trial.params,
-                history=outcome.history,
-                summary={
-                    f"best_val_{primary}": outcome.best_value,
-                    "fit_seconds": outcome.fit_seconds,
-                    "attempts": float(trial.attempts),
-                },
-                tags=tags,
-                failed=trial.state == "failed",
-            )
-            self.store.add_trial(
-                submission_id,
-                number=trial.number,
-                state=trial.state,
-                params=trial.params,
-                value=outcome.best_value,
-                best_epoch=outcome.best_epoch,
-                epochs=outcome.epochs,
-                fit_seconds=outcome.fit_seconds,
-                error=outcome.error,
-                attempts=trial.attempts,
-            )
-            if best and path.exists():  # older bests' predictions are no longer needed
-                for old in kept:
-                    old.unlink(missing_ok=True)
-                kept[:] = [path]
-            if on_trial is not None:
-                on_trial(trial, progress)
-
-        return record
-
-    def _record_failure(self, run: _Run, exc: BaseException) -> None:
-        message = _error_text(exc)
-        self.store.finish_submission(run.submission_id, status=Status.FAILED, error=message)
-        run.tracker.finish_submission(
-            run.parent, metrics={}, tags={"error": message[:5000]}, failed=True
-        )
-
-    def _record_cancelled(self, run: _Run) -> None:
-        self.store.finish_submission(run.submission_id, status=Status.CANCELLED, error=_CANCELLED)
-        run.tracker.finish_submission(
-            run.parent, metrics={}, tags={"status": Status.CANCELLED}, failed=True
-        )
-
     def _sweep_and_score(
         self,
-        run: _Run,
+        run: Run,
         *,
         on_stage: StageCallback,
         on_trial: TrialCallback | None,
@@ -673,74 +470,24 @@ class Arena:
                 run.bundle,
                 run.spec,
                 storage_url=self.config.study_url,
-                study_name=_study_name(run.spec, submission_id),
+                study_name=study_name(run.spec, submission_id),
                 n_trials=run.n_trials,
                 config=run.config,
-                on_trial=self._recorder(run, finished, on_trial),
+                on_trial=self.records.trial_recorder(run, finished, on_trial),
                 finished=finished,
                 should_stop=lambda: self.store.cancel_requested(submission_id),
             )
             on_stage("scoring on the hidden test set")
-            scores = self._score(run.spec, run.runtime.data, sweep.best.outcome.test_predictions)
+            scores = score_best(run.spec, run.runtime.data, sweep.best.outcome.test_predictions)
         except SweepCancelled:
-            self._record_cancelled(run)
+            self.records.cancelled(run)
             raise UserError(
                 f"submission {submission_id} was cancelled; its finished trials are kept"
             ) from None
         except BaseException as exc:
-            self._record_failure(run, exc)
+            self.records.failed(run, exc)
             raise
-        return self._record_scored(run, sweep, scores)
-
-    def _record_scored(self, run: _Run, sweep: SweepResult, scored: Scores) -> SubmissionResult:
-        conventions = run.spec.conventions().as_dict()
-        scores = scored.metrics
-        case_ids = run.runtime.data.test_case_ids.tolist()
-        self.store.finish_submission(
-            run.submission_id,
-            status=Status.SCORED,
-            scores={name: s.as_tuple() for name, s in scores.items()},
-            case_scores={name: dict(zip(case_ids, v.tolist(), strict=True))
-                         for name, v in scored.per_case.items()},
-            best_params=sweep.best.params,
-            conventions=conventions,
-            wall_seconds=sweep.wall_seconds,
-        )  # fmt: skip
-        test_metrics = {f"test_{k}": v.value for k, v in scores.items()}
-        test_metrics["sweep_seconds"] = sweep.wall_seconds
-        tags = {
-            "best_trial": str(sweep.best.number),
-            "study": sweep.study_name,
-            "conventions": json.dumps(conventions, sort_keys=True),
-        }
-        run.tracker.finish_submission(run.parent, metrics=test_metrics, tags=tags, failed=False)
-        return SubmissionResult(
-            submission_id=run.submission_id,
-            task=run.spec.name,
-            name=run.bundle.spec.name,
-            team=run.team,
-            split_hash=run.runtime.data.split_hash,
-            scores=scores,
-            conventions=conventions,
-            best_params=sweep.best.params,
-            trials=sweep.trials,
-            sweep_seconds=sweep.wall_seconds,
-            workers=run.pool.size,
-            mlflow_run_id=run.parent,
-        )
-
-    def _score(self, spec: TaskSpec, data: TaskData, predictions: Any) -> Scores:
-        """The best model's test predictions against the hidden labels: the task's metrics and
-        the per-case values."""
-        from medarena.scoring.score import Scores, score_predictions
-
-        if predictions is None:
-            raise PlatformError("the best trial returned no test predictions")
-        scores = score_predictions(
-            spec.kind, predictions, data.reference("test"), conventions=spec.conventions(),
-            seed=spec.budget.seed,
-        )  # fmt: skip
-        return Scores({name: scores.metrics[name] for name in spec.metrics.names}, scores.per_case)
+        return self.records.scored(run, sweep, scores)
 
     def leaderboard(self, task_name: str) -> pd.DataFrame:
         """The ranked leaderboard of a task (its newest version)."""

@@ -1,0 +1,18 @@
+"""The platform in one process: run a submission end to end and read leaderboards.
+
+This is the layer between the command line (or web app) and the engine's packages: it validates
+a submission, prepares the task's data, runs the sweep on the worker pool, scores the best
+trial's test predictions against the hidden labels, and records everything in the store and in
+MLflow. A failure after the submission was recorded marks it failed; nothing is lost or left
+half-written on the leaderboard.
+
+``_arena`` holds :class:`Arena` (submit, resume, the queue worker, leaderboards), ``_records``
+what a submission leaves behind, ``_run`` the values passed between them.
+"""
+
+from __future__ import annotations
+
+from medarena.arena._arena import Arena
+from medarena.arena._run import ArenaConfig, SubmissionResult
+
+__all__ = ["Arena", "ArenaConfig", "SubmissionResult"]
