@@ -27,7 +27,7 @@ from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import get_metric
 from medarena.store.models import Status
 from medarena.submissions import load_submission
-from medarena.tasks import TaskCatalogue, TaskData, TaskSpec, load_task_data
+from medarena.tasks import TaskCatalogue, TaskSpec, load_task_data
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,10 +67,6 @@ class Arena:
     def records(self) -> Records:
         """Where this arena's submissions are recorded: the store and the artifacts folder."""
         return Records(self.store, self.config.artifacts)
-
-    def task_data(self, spec: TaskSpec) -> TaskData:
-        """The task's arrays and split (cached on disk under the cache folder)."""
-        return self._runtime(spec).data
 
     def _runtime(self, spec: TaskSpec) -> TaskRuntime:
         runtime = self._tasks.get(spec.name)

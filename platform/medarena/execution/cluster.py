@@ -19,7 +19,6 @@ class ClusterInfo:
     address: str
     cpus: float
     gpus: float
-    started_locally: bool
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> ClusterInfo:
@@ -47,7 +46,6 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
         address=ray.get_runtime_context().gcs_address,
         cpus=float(resources.get("CPU", 0.0)),
         gpus=float(resources.get("GPU", 0.0)),
-        started_locally=address is None,
     )
 
 

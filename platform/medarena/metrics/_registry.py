@@ -12,17 +12,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from medarena.exceptions import UserError
 
-ClassificationMetric = Callable[[npt.NDArray[np.int_], npt.NDArray[np.floating]], float]
 MetricKind = Literal["classification", "segmentation", "detection"]
 
 
@@ -46,11 +41,6 @@ class MetricInfo:
     def worst(self) -> float:
         """The worst value the metric can take (used for cases missing from predictions)."""
         return self.range[0] if self.higher_is_better else self.range[1]
-
-    @property
-    def bounded(self) -> bool:
-        """Whether both ends of the range are finite."""
-        return math.isfinite(self.range[0]) and math.isfinite(self.range[1])
 
 
 _REGISTRY: dict[str, MetricInfo] = {}

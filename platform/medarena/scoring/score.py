@@ -26,6 +26,7 @@ from medarena.metrics import (
     froc_bootstrap,
     percentile_interval,
 )
+from medarena.metrics.classification import case_correct
 from medarena.metrics.detection import froc_summary
 from medarena.tasks.kinds import Candidates, Reference
 from medarena.tasks.kinds.detection import match_findings
@@ -149,7 +150,7 @@ def score_predictions(
                 labels, predictions, conventions=conventions, n_bootstrap=n_bootstrap, seed=seed
             ),
             {
-                "correct": (np.argmax(predictions, axis=1) == labels).astype(np.float64),
+                "correct": case_correct(labels, predictions).astype(np.float64),
                 "probability_of_label": np.asarray(predictions[rows, labels], dtype=np.float64),
             },
         )
