@@ -1,8 +1,9 @@
 """Schema migrations of the leaderboard database, with Alembic (shipped inside the package).
 
 :func:`upgrade` brings any database to the newest schema when a :class:`Store` opens it, so a
-platform upgraded in place keeps its leaderboards. A new column or table goes into a new file
-under ``migrations/versions/`` (``medarena-migrations revision -m "..."`` style: see
+platform upgraded in place keeps its leaderboards; one process at a time (see
+:mod:`medarena.schema_lock`). A new column or table goes into a new file under
+``migrations/versions/`` (``medarena-migrations revision -m "..."`` style: see
 :func:`new_revision`); a test fails when the models and the migrations disagree.
 """
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
+
+from medarena.schema_lock import schema_lock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -26,7 +29,8 @@ def _config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration the database has not seen yet."""
-    command.upgrade(_config(engine), "head")
+    with schema_lock(engine.url):
+        command.upgrade(_config(engine), "head")
 
 
 def new_revision(engine: Engine, message: str) -> None:

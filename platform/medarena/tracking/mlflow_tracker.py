@@ -16,6 +16,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from medarena.exceptions import PlatformError
+from medarena.schema_lock import schema_lock
 
 log = logging.getLogger(__name__)
 _MAX_PARAM_LENGTH = 6000
@@ -40,11 +41,12 @@ class Tracker:
     def __init__(self, tracking_uri: str, *, experiment: str) -> None:
         self.tracking_uri = tracking_uri
         try:
-            self.client = MlflowClient(tracking_uri)
-            found = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = (
-                found.experiment_id if found else self.client.create_experiment(experiment)
-            )
+            with schema_lock(tracking_uri):  # MLflow creates its tables on first use
+                self.client = MlflowClient(tracking_uri)
+                found = self.client.get_experiment_by_name(experiment)
+                self.experiment_id = (
+                    found.experiment_id if found else self.client.create_experiment(experiment)
+                )
         except MlflowException as exc:
             raise PlatformError(f"cannot open the MLflow store at {tracking_uri}: {exc}") from exc
 

@@ -32,6 +32,7 @@ import optuna
 from medarena.exceptions import PlatformError, SubmissionError, TrialError
 from medarena.execution import Service, TrialJob, TrialResult, WorkerPool
 from medarena.metrics import get_metric
+from medarena.schema_lock import schema_lock
 from medarena.submissions import SubmissionBundle
 from medarena.submissions.trial import TrialConfig, TrialOutcome
 from medarena.tasks import TaskSpec
@@ -194,13 +195,14 @@ def open_study(task: TaskSpec, *, storage_url: str, study_name: str) -> optuna.S
     """The sweep's study in SQL, created on first use."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.create_study(
-            study_name=study_name,
-            storage=storage_url,
-            sampler=optuna.samplers.RandomSampler(seed=task.budget.seed),
-            direction=_direction(task),
-            load_if_exists=True,
-        )
+        with schema_lock(storage_url):  # Optuna creates its tables on first use
+            return optuna.create_study(
+                study_name=study_name,
+                storage=storage_url,
+                sampler=optuna.samplers.RandomSampler(seed=task.budget.seed),
+                direction=_direction(task),
+                load_if_exists=True,
+            )
     except Exception as exc:  # SQLAlchemy's and Optuna's errors
         raise PlatformError(
             f"cannot open the study {study_name!r} at {storage_url}: {exc}"
