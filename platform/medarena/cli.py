@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +25,8 @@ from medarena.exceptions import UserError
 from medarena.settings import Settings
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     import pandas as pd
 
     from medarena.arena import Arena, SubmissionResult
@@ -623,20 +625,69 @@ def evaluate(
             )
 
 
+@contextmanager
+def _queue_worker(settings: Settings) -> Iterator[None]:
+    """Run ``medarena worker`` beside the web app, in a child process (the web app stays free of
+    Ray and of the task data), with its output in ``$MEDARENA_HOME/logs/worker.log``; interrupt
+    it when the web app stops. Submissions it was running stay resumable (``medarena resume``)."""
+    import signal
+    import subprocess
+
+    path = _log_file(settings).with_name("worker.log")
+    with path.open("a") as log_file:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "medarena", "worker"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C reaches it once, from here, not from the terminal
+        )
+        console.print(f"queue worker: pid {child.pid}, log in {path}", highlight=False)
+        try:
+            yield
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+                try:
+                    child.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            console.print(f"queue worker stopped (exit code {child.returncode})", highlight=False)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="the port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="the port to listen on (0: any free port)")] = 8000,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue/--no-queue",
+            help="also run the submission queue (`medarena worker`) in a child process; "
+            "--no-queue where workers run elsewhere",
+        ),
+    ] = True,
 ) -> None:
-    """Serve the web leaderboard and the REST API (API documentation at /docs)."""
+    """Serve the web leaderboard and the REST API (API documentation at /docs), and run the
+    submission queue."""
     settings = Settings()
     with _errors(settings):
         import uvicorn
 
         from medarena_leaderboard.app import app_from_settings
 
+        class Server(uvicorn.Server):
+            """Ends on Ctrl-C or SIGTERM after a graceful shutdown, without raising the signal
+            again inside the event loop (which prints a traceback of a cancelled lifespan)."""
+
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                super().handle_exit(sig, frame)
+                self._captured_signals.clear()
+
+        server = Server(uvicorn.Config(app_from_settings(), host=host, port=port))
         console.print(f"MedArena leaderboard on http://{host}:{port}/ (API docs at /docs)")
-        uvicorn.run(app_from_settings(), host=host, port=port)
+        with _queue_worker(settings) if queue else nullcontext():
+            server.run()
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from conftest import arena_config
 from medarena.arena import Arena
 from medarena.cli import app
 from medarena.exceptions import UserError
@@ -208,6 +209,48 @@ def test_cancelling_a_queued_and_a_running_submission(
     (foreground,) = (r for r in arena.store.submissions(row.task_id) if r.id > sleepy)
     assert foreground.status == Status.CANCELLED
     assert [t.number for t in arena.store.trials(foreground.id)] == [0]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_an_interrupted_queue_worker_says_what_it_left_running_and_resume_finishes_it(
+    ray_cluster: None,
+    catalogue: Path,
+    copy_baseline,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    config = arena_config(catalogue, tmp_path / "state")
+    first = Arena(config)
+    submission_id = first.enqueue(copy_baseline("logistic-regression"), "tiny-ct", trials=3)
+    events: list[tuple[int, str, str]] = []
+
+    def interrupt(submission_id: int, record: Any, progress: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while the worker records its first trial
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            first.work(
+                exit_when_idle=True,
+                poll_s=0.2,
+                on_trial=interrupt,
+                on_event=lambda sid, status, detail: events.append((sid, status, detail)),
+            )
+    finally:
+        first.close(stop_cluster=False)
+    assert events[-1] == (
+        submission_id,
+        Status.RUNNING,
+        f"interrupted; continue it with `medarena resume {submission_id}`",
+    )
+
+    second = Arena(config)
+    try:
+        assert second.store.progress(submission_id)["status"] == Status.RUNNING
+        result = second.resume(submission_id)
+    finally:
+        second.close(stop_cluster=False)
+    assert len(result.trials) == 3 and result.scores["auc"].value > 0.5
+    assert second.store.progress(submission_id)["status"] == Status.SCORED
 
 
 def test_queue_states_and_transitions_in_the_store(db_url: str) -> None:

@@ -325,27 +325,36 @@ class Arena:
         active: dict[int, tuple[Run, Sweep]] = {}
         ended = 0
         polled = -math.inf
-        while True:
-            if time.monotonic() - polled >= poll_s:
-                polled = time.monotonic()
-                if share is not None:
-                    for submission_id in sorted(self.store.cancelling() & active.keys()):
-                        run, sweep = active.pop(submission_id)
-                        share.cancel(sweep)
-                        self.records.cancelled(run)
-                        event(submission_id, Status.CANCELLED, CANCELLED)
-                        ended += 1
-                share = self._admit(share, active, on_trial=on_trial, event=event)
-            if not active:
-                if exit_when_idle and not self.store.queued():
-                    return ended
-                time.sleep(max(0.0, polled + poll_s - time.monotonic()))
-                continue
-            assert share is not None
-            for sweep in share.step(timeout=poll_s):
-                run, _ = active.pop(sweep.owner)
-                self._conclude(run, sweep, event)
-                ended += 1
+        try:
+            while True:
+                if time.monotonic() - polled >= poll_s:
+                    polled = time.monotonic()
+                    if share is not None:
+                        for submission_id in sorted(self.store.cancelling() & active.keys()):
+                            run, sweep = active.pop(submission_id)
+                            share.cancel(sweep)
+                            self.records.cancelled(run)
+                            event(submission_id, Status.CANCELLED, CANCELLED)
+                            ended += 1
+                    share = self._admit(share, active, on_trial=on_trial, event=event)
+                if not active:
+                    if exit_when_idle and not self.store.queued():
+                        return ended
+                    time.sleep(max(0.0, polled + poll_s - time.monotonic()))
+                    continue
+                assert share is not None
+                for sweep in share.step(timeout=poll_s):
+                    run, _ = active.pop(sweep.owner)
+                    self._conclude(run, sweep, event)
+                    ended += 1
+        except BaseException:  # interrupted, or the platform failed: say what was left running
+            for submission_id in sorted(active):
+                event(
+                    submission_id,
+                    Status.RUNNING,
+                    f"interrupted; continue it with `medarena resume {submission_id}`",
+                )
+            raise
 
     def _admit(
         self,
