@@ -387,7 +387,11 @@ def worker(
         float, typer.Option(help="seconds between looks at the queue and at cancellations")
     ] = 1.0,
 ) -> None:
-    """Run queued submissions (several at once, sharing the workers fairly) until stopped."""
+    """Run queued submissions (several at once, sharing the workers fairly) until stopped;
+    stopped (Ctrl-C, SIGTERM), it hands its running submissions back to the queue."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `docker stop` stops it cleanly
     settings = Settings()
     with _errors(settings):
         arena = _arena(settings)
@@ -629,7 +633,7 @@ def evaluate(
 def _queue_worker(settings: Settings) -> Iterator[None]:
     """Run ``medarena worker`` beside the web app, in a child process (the web app stays free of
     Ray and of the task data), with its output in ``$MEDARENA_HOME/logs/worker.log``; interrupt
-    it when the web app stops. Submissions it was running stay resumable (``medarena resume``)."""
+    it when the web app stops (it hands its running submissions back to the queue)."""
     import signal
     import subprocess
 

@@ -213,7 +213,7 @@ def test_cancelling_a_queued_and_a_running_submission(
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_an_interrupted_queue_worker_says_what_it_left_running_and_resume_finishes_it(
+def test_a_stopped_queue_worker_hands_its_submission_back_and_the_next_one_finishes_it(
     ray_cluster: None,
     catalogue: Path,
     copy_baseline,  # type: ignore[no-untyped-def]
@@ -223,8 +223,10 @@ def test_an_interrupted_queue_worker_says_what_it_left_running_and_resume_finish
     first = Arena(config)
     submission_id = first.enqueue(copy_baseline("logistic-regression"), "tiny-ct", trials=3)
     events: list[tuple[int, str, str]] = []
+    recorded: list[int] = []
 
     def interrupt(submission_id: int, record: Any, progress: object) -> None:
+        recorded.append(record.number)
         raise KeyboardInterrupt  # Ctrl-C while the worker records its first trial
 
     try:
@@ -237,20 +239,25 @@ def test_an_interrupted_queue_worker_says_what_it_left_running_and_resume_finish
             )
     finally:
         first.close(stop_cluster=False)
-    assert events[-1] == (
-        submission_id,
-        Status.RUNNING,
-        f"interrupted; continue it with `medarena resume {submission_id}`",
-    )
+    assert events[-1][:2] == (submission_id, Status.QUEUED), events
+    assert "the next worker continues it" in events[-1][2]
+    progress = first.store.progress(submission_id)
+    assert progress["status"] == Status.QUEUED and progress["done"] == 1
+    (before,) = first.store.trials(submission_id)
 
     second = Arena(config)
     try:
-        assert second.store.progress(submission_id)["status"] == Status.RUNNING
-        result = second.resume(submission_id)
+        assert second.work(exit_when_idle=True, poll_s=0.2) == 1
     finally:
         second.close(stop_cluster=False)
-    assert len(result.trials) == 3 and result.scores["auc"].value > 0.5
-    assert second.store.progress(submission_id)["status"] == Status.SCORED
+    progress = second.store.progress(submission_id)
+    assert progress["status"] == Status.SCORED and progress["done"] == 3
+    trials = second.store.trials(submission_id)
+    assert sorted(t.number for t in trials) == [0, 1, 2]
+    # The trial recorded before the stop was kept, not trained again.
+    (kept,) = (t for t in trials if t.number == recorded[0] == before.number)
+    assert (kept.id, kept.value, kept.fit_seconds) == (before.id, before.value, before.fit_seconds)
+    assert len(second.leaderboard("tiny-ct")) == 1
 
 
 def test_queue_states_and_transitions_in_the_store(db_url: str) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from medarena.arena._records import Records, score_best
 from medarena.arena._run import (
     CANCELLED,
+    REQUEUED,
     ArenaConfig,
     EventCallback,
     QueueTrialCallback,
@@ -318,7 +319,9 @@ class Arena:
         submission of another task), and share the pool's workers fairly
         (:class:`medarena.tuning.FairShare`). Each one's dry run is its first job. The store is
         read at most every ``poll_s`` seconds for new submissions and cancellations. Returns how
-        many submissions this call finished (scored, failed or cancelled).
+        many submissions this call finished (scored, failed or cancelled). Interrupted (Ctrl-C,
+        SIGTERM), it hands its running submissions back to the queue: the next worker continues
+        each from its study, finished trials kept.
         """
         event = on_event or (lambda _id, _status, _detail: None)
         share: FairShare | None = None
@@ -347,12 +350,20 @@ class Arena:
                     run, _ = active.pop(sweep.owner)
                     self._conclude(run, sweep, event)
                     ended += 1
-        except BaseException:  # interrupted, or the platform failed: say what was left running
+        except KeyboardInterrupt:  # the worker was stopped: the next one continues its work
+            for submission_id, (run, _) in sorted(active.items()):
+                if self.store.requeue(submission_id):
+                    event(submission_id, Status.QUEUED, REQUEUED)
+                else:  # cancel was asked
+                    self.records.cancelled(run)
+                    event(submission_id, Status.CANCELLED, CANCELLED)
+            raise
+        except BaseException:  # the platform failed: say what was left running
             for submission_id in sorted(active):
                 event(
                     submission_id,
                     Status.RUNNING,
-                    f"interrupted; continue it with `medarena resume {submission_id}`",
+                    f"left running; continue it with `medarena resume {submission_id}`",
                 )
             raise
 

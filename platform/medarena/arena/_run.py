@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 CANCELLED = "cancelled on request; the trials that had finished are kept"
+REQUEUED = "its worker was stopped; back in the queue, the next worker continues it"
 
 
 def error_text(exc: BaseException) -> str:

@@ -21,11 +21,12 @@ class Status:
     """The states of a submission, as stored in ``submissions.status``::
 
         queued ──► running ──► scored | failed | cancelled
-           │          │                               ▲
-           │          └──► cancelling (cancel asked) ─┤
-           └──────────────────────────────────────────┘ (cancelled before it started)
+           │          ├──► cancelling ──► cancelled  (cancel asked)
+           │          └──► queued                    (its worker was stopped)
+           └──► cancelled                            (cancelled before it started)
 
-    A worker claims a queued submission by moving it to running; ``medarena cancel`` moves a
+    A worker claims a queued submission by moving it to running, and hands it back to the queue
+    when it is stopped (the next worker continues it from its study); ``medarena cancel`` moves a
     queued one straight to cancelled and a running one to cancelling, which its driver turns into
     cancelled after stopping the running trials (finished trials are kept).
     """

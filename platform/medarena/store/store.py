@@ -209,6 +209,11 @@ class Store:
         took it, or it was cancelled). Atomic, so two workers never run the same submission."""
         return self._move(submission_id, Status.QUEUED, Status.RUNNING)
 
+    def requeue(self, submission_id: int) -> bool:
+        """Hand a running submission back to the queue (its worker was stopped); the next worker
+        continues it from its study. False if it is no longer running (cancel was asked)."""
+        return self._move(submission_id, Status.RUNNING, Status.QUEUED)
+
     def _move(self, submission_id: int, old: str, new: str, **values: Any) -> bool:
         with self.session() as s, s.begin():
             moved = s.execute(
