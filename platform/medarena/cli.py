@@ -389,9 +389,6 @@ def worker(
 ) -> None:
     """Run queued submissions (several at once, sharing the workers fairly) until stopped;
     stopped (Ctrl-C, SIGTERM), it hands its running submissions back to the queue."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `docker stop` stops it cleanly
     settings = Settings()
     with _errors(settings):
         arena = _arena(settings)

@@ -213,7 +213,9 @@ def test_cancelling_a_queued_and_a_running_submission(
 
 @pytest.mark.slow
 @pytest.mark.ray
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])  # Ctrl-C; SIGTERM under Ray
 def test_a_stopped_queue_worker_hands_its_submission_back_and_the_next_one_finishes_it(
+    stop: type[BaseException],
     ray_cluster: None,
     catalogue: Path,
     copy_baseline,  # type: ignore[no-untyped-def]
@@ -227,10 +229,10 @@ def test_a_stopped_queue_worker_hands_its_submission_back_and_the_next_one_finis
 
     def interrupt(submission_id: int, record: Any, progress: object) -> None:
         recorded.append(record.number)
-        raise KeyboardInterrupt  # Ctrl-C while the worker records its first trial
+        raise stop  # while the worker records its first trial
 
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(stop):
             first.work(
                 exit_when_idle=True,
                 poll_s=0.2,

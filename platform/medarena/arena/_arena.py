@@ -350,7 +350,7 @@ class Arena:
                     run, _ = active.pop(sweep.owner)
                     self._conclude(run, sweep, event)
                     ended += 1
-        except KeyboardInterrupt:  # the worker was stopped: the next one continues its work
+        except (KeyboardInterrupt, SystemExit):  # stopped (Ray turns SIGTERM into SystemExit)
             for submission_id, (run, _) in sorted(active.items()):
                 if self.store.requeue(submission_id):
                     event(submission_id, Status.QUEUED, REQUEUED)
