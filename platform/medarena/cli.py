@@ -25,8 +25,6 @@ from medarena.exceptions import UserError
 from medarena.settings import Settings
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     import pandas as pd
 
     from medarena.arena import Arena, SubmissionResult
@@ -677,18 +675,10 @@ def serve(
 
         from medarena_leaderboard.app import app_from_settings
 
-        class Server(uvicorn.Server):
-            """Ends on Ctrl-C or SIGTERM after a graceful shutdown, without raising the signal
-            again inside the event loop (which prints a traceback of a cancelled lifespan)."""
-
-            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-                super().handle_exit(sig, frame)
-                self._captured_signals.clear()
-
-        server = Server(uvicorn.Config(app_from_settings(), host=host, port=port))
+        web = app_from_settings()
         console.print(f"MedArena leaderboard on http://{host}:{port}/ (API docs at /docs)")
         with _queue_worker(settings) if queue else nullcontext():
-            server.run()
+            uvicorn.run(web, host=host, port=port)
 
 
 def main() -> None:

@@ -77,5 +77,6 @@ def test_serve_runs_the_queue_and_stops_its_worker(
     output = "".join(lines)
     worker_pid = int(re.search(r"queue worker: pid (\d+)", output).group(1))  # type: ignore[union-attr]
     assert "queue worker stopped" in output, output
+    assert serve.returncode == 0 and "Traceback" not in output, output  # a graceful stop
     assert not _pid_alive(worker_pid)
     assert "submission" in (home / "logs" / "worker.log").read_text()
