@@ -60,5 +60,6 @@ def test_time_limit_stops_a_long_trial(catalogue: Path, make_submission) -> None
     elapsed = time.perf_counter() - start
     assert outcome.ok, outcome.error
     assert 1 <= outcome.epochs < 500 and outcome.best_epoch >= 0
-    assert outcome.fit_seconds < 6.0 and elapsed < 15.0
+    # Unlimited, 500 epochs of ~0.5 s would take minutes; bounds leave room for a loaded machine.
+    assert outcome.fit_seconds < 20.0 and elapsed < 60.0
     assert outcome.test_predictions is not None
