@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -95,20 +96,21 @@ def _errors(settings: Settings) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _arena(settings: Settings) -> Arena:
+def _arena(settings: Settings, *, stale_after_s: float | None = None) -> Arena:
     from medarena.arena import Arena, ArenaConfig
 
-    return Arena(
-        ArenaConfig(
-            catalogue_dir=settings.catalogue_dir,
-            cache_dir=settings.cache_dir,
-            db_url=settings.leaderboard_url,
-            study_url=settings.optuna_url,
-            tracking_uri=settings.tracking_uri,
-            ray_address=settings.ray_address,
-            artifacts_dir=settings.home.resolve() / "artifacts",
-        )
+    config = ArenaConfig(
+        catalogue_dir=settings.catalogue_dir,
+        cache_dir=settings.cache_dir,
+        db_url=settings.leaderboard_url,
+        study_url=settings.optuna_url,
+        tracking_uri=settings.tracking_uri,
+        ray_address=settings.ray_address,
+        artifacts_dir=settings.home.resolve() / "artifacts",
     )
+    if stale_after_s is not None:
+        config = replace(config, stale_after_s=stale_after_s)
+    return Arena(config)
 
 
 def _leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[str, Any]]:
@@ -384,12 +386,20 @@ def worker(
     poll: Annotated[
         float, typer.Option(help="seconds between looks at the queue and at cancellations")
     ] = 1.0,
+    stale_after: Annotated[
+        float,
+        typer.Option(
+            help="take over a running submission whose driver was silent this many seconds "
+            "(killed, or its machine lost)"
+        ),
+    ] = 60.0,
 ) -> None:
     """Run queued submissions (several at once, sharing the workers fairly) until stopped;
-    stopped (Ctrl-C, SIGTERM), it hands its running submissions back to the queue."""
+    stopped (Ctrl-C, SIGTERM), it hands its running submissions back to the queue. It also takes
+    over running submissions whose driver died (silent for --stale-after seconds)."""
     settings = Settings()
     with _errors(settings):
-        arena = _arena(settings)
+        arena = _arena(settings, stale_after_s=stale_after)
 
         def on_event(submission_id: int, status: str, detail: str) -> None:
             err_console.print(f"submission {submission_id}: {status} {detail}", highlight=False)

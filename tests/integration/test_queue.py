@@ -303,6 +303,33 @@ def test_queue_states_and_transitions_in_the_store(db_url: str) -> None:
         store.request_cancel(12345)
 
 
+def test_running_submissions_whose_driver_went_silent_go_back_to_the_queue(db_url: str) -> None:
+    store = Store(db_url)
+    task_id = store.ensure_task(
+        name="t", version=1, kind="classification", title="T", split_hash="a" * 64, primary="auc"
+    )
+
+    def submission(status: str) -> int:
+        return store.create_submission(
+            task_id=task_id, name=status, team="x", sha256="f" * 64, n_trials=3, seed=0,
+            split_hash="a" * 64, study_name="", mlflow_run_id="", status=status,
+        )  # fmt: skip
+
+    foreground, claimed, mine, finished = (submission(s) for s in ("running",) + ("queued",) * 3)
+    for queued in (claimed, mine, finished):
+        assert store.claim(queued)
+    store.finish_submission(finished, status=Status.SCORED)
+    assert store.requeue_stale(60) == []  # every driver stamped its submission just now
+    time.sleep(0.3)
+    store.beat([foreground, finished])  # foreground's driver is alive; finished is left alone
+    assert store.requeue_stale(0.2, exclude=[mine]) == [claimed]
+    assert store.submission(claimed).status == Status.QUEUED  # type: ignore[union-attr]
+    assert store.submission(finished).status == Status.SCORED  # type: ignore[union-attr]
+    assert [r.id for r in store.queued()] == [claimed]
+    assert store.requeue_stale(0.2, exclude=[mine]) == []  # not twice
+    assert store.requeue_stale(0.2) == [mine]
+
+
 def test_queue_and_cancel_from_the_command_line(
     catalogue: Path,
     tmp_path: Path,

@@ -190,3 +190,46 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     assert result["metrics"]["auc"]["value"] == straight.scores["auc"].value
     assert result["metrics"]["auc"]["ci"] == [straight.scores["auc"].ci_low,
                                               straight.scores["auc"].ci_high]  # fmt: skip
+
+
+def test_a_queue_worker_takes_over_the_submission_of_a_worker_that_was_killed(
+    ray_cluster: None,
+    catalogue: Path,
+    make_submission,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "markers"
+    out.mkdir()
+    folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0.3))
+    home = tmp_path / "home"
+    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
+    env.pop("RAY_ADDRESS", None)
+    queued = _medarena(
+        "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--queue", env=env
+    )  # fmt: skip
+    assert queued.wait(timeout=300) == 0, queued.communicate()
+    worker = _medarena("worker", env=env, start_new_session=True)
+    db = home / "leaderboard.db"
+    deadline = time.monotonic() + 180
+    try:
+        while not _recorded(db)[1]:
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(0.1)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # no chance to hand the submission back
+        worker.communicate()
+    status, before = _recorded(db)
+    assert status == "running" and 1 <= len(before) < 4, before
+
+    time.sleep(3)  # longer than the next worker's --stale-after since the last heartbeat
+    successor = _medarena("worker", "--exit-when-idle", "--stale-after", "2", env=env)
+    stdout, stderr = successor.communicate(timeout=300)
+    assert successor.returncode == 0, stderr
+    assert "its driver stopped answering" in stderr and "scored" in stderr, stderr
+    assert "submissions finished: 1" in stdout
+    status, after = _recorded(db)
+    assert status == "scored" and [n for n, _ in after] == [0, 1, 2, 3]
+    assert [(n, p) for n, p in after if n in dict(before)] == before
+    counts = _markers(out)
+    assert len(counts) == 4 and sum(counts.values()) <= 4 + (4 - len(before))

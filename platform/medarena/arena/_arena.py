@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from medarena.arena._heartbeat import Heartbeat
 from medarena.arena._records import Records, score_best
 from medarena.arena._run import (
     CANCELLED,
+    ORPHANED,
     REQUEUED,
     ArenaConfig,
     EventCallback,
@@ -50,6 +52,7 @@ class Arena:
 
     config: ArenaConfig
     _store: Store | None = field(default=None, init=False)
+    _heartbeat: Heartbeat | None = field(default=None, init=False)
     _tasks: dict[str, TaskRuntime] = field(default_factory=dict, init=False)
 
     @property
@@ -63,6 +66,13 @@ class Arena:
 
             self._store = Store(self.config.db_url)
         return self._store
+
+    @property
+    def heartbeat(self) -> Heartbeat:
+        """Stamps the submissions this process drives, so that workers know it is alive."""
+        if self._heartbeat is None:
+            self._heartbeat = Heartbeat(self.store, interval_s=self.config.heartbeat_s)
+        return self._heartbeat
 
     @property
     def records(self) -> Records:
@@ -169,6 +179,7 @@ class Arena:
             study_name="",
             mlflow_run_id=parent,
         )
+        self.heartbeat.add(submission_id)
         self.store.update_submission(submission_id, study_name=study_name(spec, submission_id))
         self.records.keep_code(submission_id, bundle)
         run = Run(
@@ -225,6 +236,7 @@ class Arena:
                 f"submission {submission_id} is {row.status}; only a running or interrupted "
                 "(failed) submission can be resumed"
             )
+        self.heartbeat.add(submission_id)  # this process drives it now: no worker takes it over
         stage("loading the submitted code")
         spec, bundle = self._kept_submission(row)
         stage(f"preparing task {spec.name}")
@@ -235,7 +247,7 @@ class Arena:
         tags = self._tags(spec, runtime, bundle, row.team)
         tracker = Tracker(self.config.tracking_uri, experiment=f"medarena/{spec.name}")
         self.store.update_submission(
-            submission_id, status=Status.RUNNING, error="", finished_at=None
+            submission_id, status=Status.RUNNING, error="", finished_at=None, heartbeat=time.time()
         )
         run = Run(
             submission_id=submission_id, spec=spec, runtime=runtime, pool=pool, bundle=bundle,
@@ -335,10 +347,14 @@ class Arena:
                     if share is not None:
                         for submission_id in sorted(self.store.cancelling() & active.keys()):
                             run, sweep = active.pop(submission_id)
+                            self.heartbeat.discard(submission_id)
                             share.cancel(sweep)
                             self.records.cancelled(run)
                             event(submission_id, Status.CANCELLED, CANCELLED)
                             ended += 1
+                    stale = self.config.stale_after_s
+                    for submission_id in self.store.requeue_stale(stale, exclude=active.keys()):
+                        event(submission_id, Status.QUEUED, ORPHANED)
                     share = self._admit(share, active, on_trial=on_trial, event=event)
                 if not active:
                     if exit_when_idle and not self.store.queued():
@@ -349,9 +365,11 @@ class Arena:
                 for sweep in share.step(timeout=poll_s):
                     run, _ = active.pop(sweep.owner)
                     self._conclude(run, sweep, event)
+                    self.heartbeat.discard(sweep.owner)
                     ended += 1
         except (KeyboardInterrupt, SystemExit):  # stopped (Ray turns SIGTERM into SystemExit)
             for submission_id, (run, _) in sorted(active.items()):
+                self.heartbeat.discard(submission_id)
                 if self.store.requeue(submission_id):
                     event(submission_id, Status.QUEUED, REQUEUED)
                 else:  # cancel was asked
@@ -385,10 +403,12 @@ class Arena:
                 break  # first come, first served between tasks
             if not self.store.claim(row.id):
                 continue  # cancelled, or another worker took it
+            self.heartbeat.add(row.id)
             event(row.id, Status.RUNNING, f"{row.team}/{row.name}")
             try:
                 run, sweep = self._start_queued(row, on_trial)
             except Exception as exc:
+                self.heartbeat.discard(row.id)
                 message = error_text(exc)
                 self.store.finish_submission(row.id, status=Status.FAILED, error=message)
                 event(row.id, Status.FAILED, message)
@@ -503,6 +523,8 @@ class Arena:
         except BaseException as exc:
             self.records.failed(run, exc)
             raise
+        finally:
+            self.heartbeat.discard(submission_id)
         return self.records.scored(run, sweep, scores)
 
     def leaderboard(self, task_name: str) -> pd.DataFrame:
@@ -521,5 +543,8 @@ class Arena:
 
         self._release_pools()
         self._tasks.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.close()
+            self._heartbeat = None
         if stop_cluster:
             shutdown()

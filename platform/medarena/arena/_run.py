@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 CANCELLED = "cancelled on request; the trials that had finished are kept"
 REQUEUED = "its worker was stopped; back in the queue, the next worker continues it"
+ORPHANED = "its driver stopped answering (killed, or its machine lost); back in the queue"
 
 
 def error_text(exc: BaseException) -> str:
@@ -56,6 +57,10 @@ class ArenaConfig:
     artifacts_dir: Path | None = None
     """Kept per submission: its code and the best trial's test predictions (so that an
     interrupted sweep can be resumed and scored); default: ``artifacts`` next to the cache."""
+    heartbeat_s: float = 10.0
+    """How often this process stamps the submissions it drives (see ``arena._heartbeat``)."""
+    stale_after_s: float = 60.0
+    """A queue worker takes over a running submission whose driver was silent this long."""
 
     @property
     def artifacts(self) -> Path:

@@ -22,11 +22,13 @@ class Status:
 
         queued ──► running ──► scored | failed | cancelled
            │          ├──► cancelling ──► cancelled  (cancel asked)
-           │          └──► queued                    (its worker was stopped)
+           │          └──► queued                    (its worker was stopped, or died)
            └──► cancelled                            (cancelled before it started)
 
     A worker claims a queued submission by moving it to running, and hands it back to the queue
-    when it is stopped (the next worker continues it from its study); ``medarena cancel`` moves a
+    when it is stopped (the next worker continues it from its study); a running submission whose
+    driver stopped beating (killed, a lost machine) is handed back by the next worker that looks;
+    ``medarena cancel`` moves a
     queued one straight to cancelled and a running one to cancelling, which its driver turns into
     cancelled after stopping the running trials (finished trials are kept).
     """
@@ -81,6 +83,8 @@ class SubmissionRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=_now)
     finished_at: Mapped[datetime | None]
+    heartbeat: Mapped[float | None]
+    """When its driver last said it is alive (Unix time; every few seconds while it runs)."""
 
     task: Mapped[TaskRow] = relationship(back_populates="submissions")
     trials: Mapped[list[TrialRow]] = relationship(back_populates="submission")

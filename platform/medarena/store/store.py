@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,7 @@ class Store:
                 study_name=study_name,
                 mlflow_run_id=mlflow_run_id,
                 status=status,
+                heartbeat=time.time() if status == Status.RUNNING else None,
             )
             s.add(row)
             s.flush()
@@ -207,7 +209,43 @@ class Store:
     def claim(self, submission_id: int) -> bool:
         """Move a queued submission to running; false if it is no longer queued (another worker
         took it, or it was cancelled). Atomic, so two workers never run the same submission."""
-        return self._move(submission_id, Status.QUEUED, Status.RUNNING)
+        return self._move(submission_id, Status.QUEUED, Status.RUNNING, heartbeat=time.time())
+
+    def beat(self, submission_ids: Collection[int]) -> None:
+        """Say that the driver of these submissions is alive (finished ones are left alone)."""
+        if submission_ids:
+            with self.session() as s, s.begin():
+                s.execute(
+                    update(SubmissionRow)
+                    .where(
+                        SubmissionRow.id.in_(list(submission_ids)),
+                        SubmissionRow.status.not_in(Status.FINISHED),
+                    )
+                    .values(heartbeat=time.time())
+                )
+
+    def requeue_stale(self, silent_for_s: float, *, exclude: Collection[int] = ()) -> list[int]:
+        """Hand back to the queue the running submissions (but ``exclude``) whose driver has not
+        beaten for ``silent_for_s`` seconds (it died without the chance to hand them back:
+        SIGKILL, out of memory, a lost machine); returns their ids. Atomic per row, like
+        :meth:`claim`."""
+        cutoff = time.time() - silent_for_s
+        stale = (
+            (SubmissionRow.status == Status.RUNNING)
+            & (SubmissionRow.heartbeat < cutoff)
+            & SubmissionRow.id.not_in(list(exclude))
+        )
+        moved = []
+        with self.session() as s, s.begin():
+            for submission_id in s.scalars(select(SubmissionRow.id).where(stale)).all():
+                result = s.execute(
+                    update(SubmissionRow)
+                    .where(SubmissionRow.id == submission_id, stale)
+                    .values(status=Status.QUEUED)
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    moved.append(submission_id)
+        return moved
 
     def requeue(self, submission_id: int) -> bool:
         """Hand a running submission back to the queue (its worker was stopped); the next worker
