@@ -381,7 +381,8 @@ class Arena:
                 event(
                     submission_id,
                     Status.RUNNING,
-                    f"left running; continue it with `medarena resume {submission_id}`",
+                    f"left running: the next worker takes it over once this one is silent, "
+                    f"or `medarena resume {submission_id}` continues it now",
                 )
             raise
 
