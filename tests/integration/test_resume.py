@@ -130,34 +130,47 @@ def _recorded(db: Path) -> tuple[str, list[tuple[int, str]]]:
     return (status[0] if status else ""), trials
 
 
+def _slow_counting_setup(catalogue: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """The marker folder, the home and the environment of a command-line run on the catalogue."""
+    out = tmp_path / "markers"
+    out.mkdir()
+    home = tmp_path / "home"
+    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
+    env.pop("RAY_ADDRESS", None)
+    return out, home, env
+
+
+def _kill_after_its_first_trial(process: subprocess.Popen[str], db: Path) -> list[tuple[int, str]]:
+    """SIGKILL ``process`` (and the local Ray it started) once it recorded a trial, with no
+    chance to clean up; returns the trials recorded by then, the submission still running."""
+    deadline = time.monotonic() + 180
+    try:
+        while not _recorded(db)[1]:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    status, before = _recorded(db)
+    assert status == "running" and 1 <= len(before) < 4, before
+    return before
+
+
 def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     ray_cluster: None,
     catalogue: Path,
     make_submission,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "markers"
-    out.mkdir()
+    out, home, env = _slow_counting_setup(catalogue, tmp_path)
     folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0.3))
-    home = tmp_path / "home"
-    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
-    env.pop("RAY_ADDRESS", None)
     driver = _medarena(
         "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--format", "json",
         env=env, start_new_session=True,
     )  # fmt: skip
     db = home / "leaderboard.db"
-    deadline = time.monotonic() + 180
-    try:
-        while not _recorded(db)[1]:
-            assert driver.poll() is None, driver.communicate()
-            assert time.monotonic() < deadline, "no trial finished in time"
-            time.sleep(0.1)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
-        driver.communicate()
-    status, before = _recorded(db)
-    assert status == "running" and 1 <= len(before) < 4, before
+    before = _kill_after_its_first_trial(driver, db)
 
     resumed = _medarena("resume", "1", "--format", "json", env=env)
     stdout, stderr = resumed.communicate(timeout=300)
@@ -198,29 +211,15 @@ def test_a_queue_worker_takes_over_the_submission_of_a_worker_that_was_killed(
     make_submission,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "markers"
-    out.mkdir()
+    out, home, env = _slow_counting_setup(catalogue, tmp_path)
     folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0.3))
-    home = tmp_path / "home"
-    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
-    env.pop("RAY_ADDRESS", None)
     queued = _medarena(
         "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--queue", env=env
     )  # fmt: skip
     assert queued.wait(timeout=300) == 0, queued.communicate()
     worker = _medarena("worker", env=env, start_new_session=True)
     db = home / "leaderboard.db"
-    deadline = time.monotonic() + 180
-    try:
-        while not _recorded(db)[1]:
-            assert worker.poll() is None, worker.communicate()
-            assert time.monotonic() < deadline, "no trial finished in time"
-            time.sleep(0.1)
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # no chance to hand the submission back
-        worker.communicate()
-    status, before = _recorded(db)
-    assert status == "running" and 1 <= len(before) < 4, before
+    before = _kill_after_its_first_trial(worker, db)
 
     time.sleep(3)  # longer than the next worker's --stale-after since the last heartbeat
     successor = _medarena("worker", "--exit-when-idle", "--stale-after", "2", env=env)
