@@ -3,17 +3,26 @@
 Pages: ``/`` (the tasks), ``/tasks/{name}`` (a ranked leaderboard with a forest plot),
 ``/submissions/{id}`` (status, progress, scores, trials, learning curves). API: ``/api/...``,
 documented at ``/docs``. The app holds no global state: :func:`create_app` takes the database
-URL, the catalogue folder and the MLflow URI; only :func:`app_from_settings` reads settings.
+URL, the catalogue folder, the MLflow URI and the organizers' token; only
+:func:`app_from_settings` reads settings.
+
+Everything public is aggregate over the hidden test set (scores, intervals) or about validation
+(trials, curves): per-case test values would give away the test labels, so only
+``/api/submissions/{id}/cases`` returns them, and only to a bearer of the organizers' token.
 """
 
 from __future__ import annotations
 
+import hmac
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -24,6 +33,13 @@ from medarena_leaderboard.views import ACTIVE_STATES, SPLIT_HASH_HELP, NotFoundE
 
 HERE = Path(__file__).resolve().parent
 REFRESH_SECONDS = 5
+BEARER = HTTPBearer(
+    auto_error=False, description="the organizers' token: the server's MEDARENA_ADMIN_TOKEN"
+)
+ORGANIZERS_ONLY = (
+    "per-case results on the hidden test set are for organizers only (they would reveal the "
+    "test labels)"
+)
 
 
 def fmt_value(value: float | None) -> str:
@@ -59,10 +75,45 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def create_app(*, db_url: str, catalogue_dir: Path, tracking_uri: str | None = None) -> FastAPI:
+def organizer_check(admin_token: str | None) -> Callable[..., None]:
+    """A dependency that lets through only requests with ``Authorization: Bearer
+    <admin_token>``: 403 for everyone when no token is configured, 401 without a bearer token,
+    403 with a wrong one (compared in constant time)."""
+
+    def check(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> None:
+        if not admin_token:
+            raise HTTPException(
+                status_code=403,
+                detail=f"{ORGANIZERS_ONLY}; to enable this endpoint, start the server with "
+                "MEDARENA_ADMIN_TOKEN set and send 'Authorization: Bearer <token>'",
+            )
+        if credentials is None:
+            raise HTTPException(
+                status_code=401,
+                detail=f"{ORGANIZERS_ONLY}; send 'Authorization: Bearer <token>' with the "
+                "server's MEDARENA_ADMIN_TOKEN",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
+            raise HTTPException(status_code=403, detail=f"{ORGANIZERS_ONLY}; wrong token")
+
+    return check
+
+
+def create_app(
+    *,
+    db_url: str,
+    catalogue_dir: Path,
+    tracking_uri: str | None = None,
+    admin_token: str | None = None,
+) -> FastAPI:
     """The web leaderboard over the store at ``db_url`` and the tasks in ``catalogue_dir``;
-    learning curves are read from MLflow at ``tracking_uri`` when given."""
+    learning curves are read from MLflow at ``tracking_uri`` when given. Per-case test results
+    are served only to requests bearing ``admin_token`` (to nobody when it is ``None``)."""
     views = Views(Store(db_url), TaskCatalogue(catalogue_dir), tracking_uri)
+    organizers_only = Depends(organizer_check(admin_token))
     templates = _templates()
     app = FastAPI(
         title="MedArena leaderboard",
@@ -179,9 +230,15 @@ def create_app(*, db_url: str, catalogue_dir: Path, tracking_uri: str | None = N
         except NotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
-    @app.get("/api/submissions/{submission_id}/cases", tags=["submissions"])
+    @app.get(
+        "/api/submissions/{submission_id}/cases",
+        tags=["organizers"],
+        dependencies=[organizers_only],
+        responses={401: {"description": "no bearer token"}, 403: {"description": "not allowed"}},
+    )
     def api_case_scores(submission_id: int) -> list[dict[str, Any]]:
-        """A scored submission's per-case values on the hidden test set (for statistics)."""
+        """A scored submission's per-case values on the hidden test set (for statistics), for
+        organizers only: ``Authorization: Bearer <MEDARENA_ADMIN_TOKEN>``."""
         try:
             return views.case_scores(submission_id)
         except NotFoundError as exc:
@@ -219,12 +276,16 @@ def _best_trial(trials: list[dict[str, Any]], *, higher_is_better: bool) -> int 
 
 def app_from_settings() -> FastAPI:
     """The app configured from the environment (``MEDARENA_*``), as ``medarena serve`` runs it;
-    also ``uvicorn --factory medarena_leaderboard.app:app_from_settings``."""
-    from medarena.settings import Settings
+    also ``uvicorn --factory medarena_leaderboard.app:app_from_settings``. What it creates in the
+    state folder (the leaderboard database when missing) is the owner's only."""
+    from medarena.settings import OWNER_ONLY_UMASK, Settings, secure_home
 
+    os.umask(OWNER_ONLY_UMASK)
     settings = Settings()
+    secure_home(settings.home)
     return create_app(
         db_url=settings.leaderboard_url,
         catalogue_dir=settings.catalogue_dir,
         tracking_uri=settings.tracking_uri,
+        admin_token=settings.admin_token,
     )

@@ -2,7 +2,8 @@
 
 Heavy libraries are imported inside the commands, so ``medarena --help`` answers at once. User
 errors print one clear message and exit with status 2; the platform's own errors are logged in
-full to ``$MEDARENA_HOME/logs/medarena.log`` and exit with status 1.
+full to ``$MEDARENA_HOME/logs/medarena.log`` and exit with status 1. The state folder and
+everything the command line creates in it are the owner's only (folders 0700, files 0600).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ import typer
 from rich.console import Console
 
 from medarena.exceptions import UserError
-from medarena.settings import Settings
+from medarena.settings import OWNER_ONLY_UMASK, Settings, secure_home
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,8 +75,10 @@ def _log_file(settings: Settings) -> Path:
 
 @contextmanager
 def _errors(settings: Settings) -> Iterator[None]:
-    """Turn user errors into a message and exit 2; log anything else in full and exit 1."""
+    """Make the state folder owner-only, then run the command: user errors become a message and
+    exit 2; anything else is logged in full and exits 1."""
     try:
+        secure_home(settings.home)
         yield
     except UserError as exc:
         err_console.print(
@@ -692,5 +696,7 @@ def serve(
 
 
 def main() -> None:
-    """Entry point of the ``medarena`` console script."""
+    """Entry point of the ``medarena`` console script; what it creates (and what the processes it
+    starts create: the queue worker, a local Ray) is the owner's only."""
+    os.umask(OWNER_ONLY_UMASK)
     app()

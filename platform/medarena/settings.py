@@ -6,10 +6,17 @@ arguments, so that tests and embedding programs can pass their own values.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from medarena.exceptions import UserError
+
+OWNER_ONLY_UMASK = 0o077
+"""The command line's and the web app's umask: what they create (and the processes they start:
+the queue worker, a local Ray) is the owner's only, folders 0700 and files 0600."""
 
 
 class Settings(BaseSettings):
@@ -34,6 +41,11 @@ class Settings(BaseSettings):
     )
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("RAY_ADDRESS", "MEDARENA_RAY_ADDRESS")
+    )
+    admin_token: str | None = Field(
+        default=None,
+        description="organizers' bearer token for the web app's per-case test results; "
+        "unset or empty: nobody gets them over HTTP",
     )
 
     @property
@@ -71,3 +83,17 @@ def _data_folder(configured: Path | None, name: str) -> Path:
     if here.is_dir():
         return here.resolve()
     return Path(__file__).resolve().parents[2] / name
+
+
+def secure_home(home: Path) -> None:
+    """Make an existing state folder the owner's only (0700): it holds the test labels (task
+    cache), submitted code and the databases. A missing one is left to be created, under
+    :data:`OWNER_ONLY_UMASK`, by the first thing written into it."""
+    try:
+        if home.is_dir() and stat.S_IMODE(home.stat().st_mode) != 0o700:
+            home.chmod(0o700)
+    except PermissionError as exc:
+        raise UserError(
+            f"cannot make MEDARENA_HOME {home} owner-only (mode 0700): {exc.strerror}; it "
+            "belongs to another user. Set MEDARENA_HOME to a folder of your own"
+        ) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from medarena_leaderboard import create_app
 from medarena_leaderboard.svg import ForestRow, curves_plot, forest_plot, nice_ticks
 
 SPLIT = "ab12cd34ef56" + "0" * 52
+TOKEN = "organizers-secret-3f9a"
+# Distinctive hidden test case ids: no public page or endpoint may contain them.
+TEST_CASES = ("hidden-test-case-0017", "hidden-test-case-0042")
 
 
 def _scored(store: Store, task_id: int, name: str, team: str, auc: float, *, trials: int) -> int:
@@ -33,7 +37,10 @@ def _scored(store: Store, task_id: int, name: str, team: str, auc: float, *, tri
         sid,
         status="scored",
         scores={"auc": (auc, auc - 0.05, auc + 0.03), "accuracy": (0.7, 0.65, 0.75)},
-        case_scores={"correct": {"c1": 1.0, "c2": 0.0}, "probability_of_label": {"c1": 0.8}},
+        case_scores={
+            "correct": {TEST_CASES[0]: 1.0, TEST_CASES[1]: 0.0},
+            "probability_of_label": {TEST_CASES[0]: 0.8},
+        },
         best_params={"lr": 0.001, "width": 8},
         wall_seconds=12.0,
     )
@@ -138,13 +145,57 @@ def test_submission_api_and_page(client: TestClient, ids: dict[str, int]) -> Non
     assert "lr=0.001, width=8" in page and "no MLflow tracking URI" in page
 
 
-def test_case_scores_api(client: TestClient, ids: dict[str, int]) -> None:
-    rows = client.get(f"/api/submissions/{ids['cnn']}/cases").json()
+def _organizers_client(tmp_path: Path, catalogue: Path) -> TestClient:
+    url = f"sqlite:///{tmp_path / 'leaderboard.db'}"
+    return TestClient(create_app(db_url=url, catalogue_dir=catalogue, admin_token=TOKEN))
+
+
+def test_case_scores_are_served_to_the_organizers_token_only(
+    tmp_path: Path, catalogue: Path, ids: dict[str, int]
+) -> None:
+    client = _organizers_client(tmp_path, catalogue)
+    url = f"/api/submissions/{ids['cnn']}/cases"
+    rows = client.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert rows == [
-        {"case_id": "c1", "correct": 1.0, "probability_of_label": 0.8},
-        {"case_id": "c2", "correct": 0.0, "probability_of_label": None},
+        {"case_id": TEST_CASES[0], "correct": 1.0, "probability_of_label": 0.8},
+        {"case_id": TEST_CASES[1], "correct": 0.0, "probability_of_label": None},
     ]
-    assert client.get("/api/submissions/999/cases").status_code == 404
+    missing = client.get(url)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    for header in (f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", "Bearer x", f"Basic {TOKEN}"):
+        answer = client.get(url, headers={"Authorization": header})
+        assert answer.status_code in (401, 403), header
+        assert "organizers only" in answer.json()["detail"]
+        assert not any(case in answer.text for case in TEST_CASES)
+    unknown = client.get("/api/submissions/999/cases", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert unknown.status_code == 404
+    # The answer to a stranger does not say whether the submission exists.
+    assert client.get("/api/submissions/999/cases").status_code == 401
+
+
+def test_case_scores_without_a_configured_token_are_refused_with_how_to_enable(
+    client: TestClient, ids: dict[str, int]
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer anything"}):
+        answer = client.get(f"/api/submissions/{ids['cnn']}/cases", headers=headers)
+        assert answer.status_code == 403
+        detail = answer.json()["detail"]
+        assert "organizers only" in detail and "MEDARENA_ADMIN_TOKEN" in detail
+        assert not any(case in answer.text for case in TEST_CASES)
+
+
+def test_no_public_page_or_endpoint_reveals_test_cases(
+    tmp_path: Path, catalogue: Path, ids: dict[str, int]
+) -> None:
+    client = _organizers_client(tmp_path, catalogue)
+    urls = ["/", "/api/tasks", "/tasks/tiny-ct", "/api/tasks/tiny-ct"]
+    urls += ["/api/tasks/tiny-ct/leaderboard", "/openapi.json", "/docs", "/tasks/nope"]
+    for sid in ids.values():
+        urls += [f"/submissions/{sid}", f"/api/submissions/{sid}", f"/api/submissions/{sid}/cases"]
+    for url in urls:
+        text = client.get(url).text
+        assert not any(case in text for case in TEST_CASES), url
+        assert "probability_of_label" not in text, url
 
 
 def test_running_submission_refreshes_and_shows_progress(
@@ -239,6 +290,29 @@ print([name for name in heavy if name in sys.modules])
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"')) == []
+
+
+def test_app_from_settings_takes_the_token_from_the_environment(
+    tmp_path: Path,
+    catalogue: Path,
+    ids: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from medarena_leaderboard.app import app_from_settings
+
+    monkeypatch.setenv("MEDARENA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MEDARENA_DB_URL", f"sqlite:///{tmp_path / 'leaderboard.db'}")
+    monkeypatch.setenv("MEDARENA_TASKS_DIR", str(catalogue))
+    monkeypatch.setenv("MEDARENA_ADMIN_TOKEN", TOKEN)
+    umask = os.umask(0o022)
+    try:
+        client = TestClient(app_from_settings())
+        assert os.umask(0o022) == 0o077  # the app's files are the owner's only
+    finally:
+        os.umask(umask)
+    url = f"/api/submissions/{ids['cnn']}/cases"
+    assert client.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 403
 
 
 def test_serve_help() -> None:
