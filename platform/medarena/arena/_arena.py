@@ -119,6 +119,8 @@ class Arena:
                 size=min(fits, max_workers),
                 cpus=budget.cpus_per_trial,
                 gpus=budget.gpus_per_trial,
+                limits=budget.limits,
+                allow_unsandboxed=self.config.allow_unsandboxed,
             )
             runtime.pool.ready(timeout=self.config.worker_start_timeout_s)
         return runtime.pool
@@ -479,7 +481,7 @@ class Arena:
             if sweep.error is not None:
                 raise sweep.error
             result = sweep.result()
-            scores = score_best(run.spec, run.runtime.data, result.best.outcome.test_predictions)
+            scores = score_best(run.spec, run.runtime.data, result.test_predictions)
         except Exception as exc:
             self.records.failed(run, exc)
             event(submission_id, Status.FAILED, error_text(exc))
@@ -515,7 +517,7 @@ class Arena:
                 should_stop=lambda: self.store.cancel_requested(submission_id),
             )
             on_stage("scoring on the hidden test set")
-            scores = score_best(run.spec, run.runtime.data, sweep.best.outcome.test_predictions)
+            scores = score_best(run.spec, run.runtime.data, sweep.test_predictions)
         except SweepCancelled:
             self.records.cancelled(run)
             raise UserError(

@@ -1,8 +1,8 @@
 """Everything a submission leaves behind, written in an order that survives a crash.
 
-Trials are recorded durably (the best trial's test predictions, the MLflow run, the store row)
-before the study hears of them; the submitted code is kept so that a submission can be resumed
-from the artifacts alone; a submission ends scored (with per-case values and the conventions
+Trials are recorded durably (the best trial's weights as ``safetensors``, the MLflow run, the
+store row) before the study hears of them; the submitted code is kept so that a submission can be
+resumed from the artifacts alone; a submission ends scored (with per-case values and the conventions
 that produced them), failed or cancelled, in the store and in MLflow alike.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,9 @@ class Records:
     def code_dir(self, submission_id: int) -> Path:
         return self.artifacts / str(submission_id) / "submission"
 
-    def predictions_path(self, submission_id: int, number: int) -> Path:
-        return self.artifacts / str(submission_id) / f"trial-{number:04d}-test.pkl"
+    def weights_path(self, submission_id: int, number: int) -> Path:
+        """The best trial's weights (plain tensors: nothing here is ever unpickled)."""
+        return self.artifacts / str(submission_id) / f"trial-{number:04d}.safetensors"
 
     def keep_code(self, submission_id: int, bundle: SubmissionBundle) -> None:
         """Copy the submitted files, so that the submission can be resumed from them alone."""
@@ -49,13 +49,13 @@ class Records:
             target.write_bytes(data)
 
     def recorded_trials(self, submission_id: int) -> dict[int, TrialRecord]:
-        """The trials a previous driver recorded, with the best one's test predictions."""
-        from medarena.submissions.trial import TrialOutcome
+        """The trials a previous driver recorded, with the best one's weights."""
+        from medarena.execution.supervisor import TrialOutcome
         from medarena.tuning import TrialRecord
 
         records = {}
         for row in self.store.trials(submission_id):
-            path = self.predictions_path(submission_id, row.number)
+            path = self.weights_path(submission_id, row.number)
             outcome = TrialOutcome(
                 ok=row.state == "complete",
                 best_value=math.nan if row.value is None else row.value,
@@ -63,7 +63,7 @@ class Records:
                 epochs=row.epochs,
                 fit_seconds=row.fit_seconds,
                 error=row.error,
-                test_predictions=pickle.loads(path.read_bytes()) if path.exists() else None,
+                weights=path.read_bytes() if path.exists() else None,
             )
             state: TrialState = (
                 "complete"
@@ -84,23 +84,23 @@ class Records:
     def trial_recorder(
         self, run: Run, finished: dict[int, TrialRecord], on_trial: TrialCallback | None
     ) -> TrialCallback:
-        """The sweep's ``on_trial``: records each trial durably (the best one's predictions,
+        """The sweep's ``on_trial``: records each trial durably (the best one's weights,
         MLflow, the store) before the study hears of it, then calls ``on_trial``."""
         submission_id, tracker, parent, tags = run.submission_id, run.tracker, run.parent, run.tags
         primary = run.spec.metrics.primary
         kept: list[Path] = [
-            p for n in finished if (p := self.predictions_path(submission_id, n)).exists()
+            p for n in finished if (p := self.weights_path(submission_id, n)).exists()
         ]
 
         def record(trial: TrialRecord, progress: SweepProgress) -> None:
-            # Durable before the study hears of it: predictions (of a new best), MLflow, store.
+            # Durable before the study hears of it: weights (of a new best), MLflow, store.
             outcome = trial.outcome
             best = progress.best_number == trial.number
-            path = self.predictions_path(submission_id, trial.number)
-            if best and outcome.test_predictions is not None:
+            path = self.weights_path(submission_id, trial.number)
+            if best and outcome.weights is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 partial = path.with_suffix(".partial")
-                partial.write_bytes(pickle.dumps(outcome.test_predictions))
+                partial.write_bytes(outcome.weights)
                 partial.replace(path)
             tracker.log_trial(
                 parent,
@@ -127,7 +127,7 @@ class Records:
                 error=outcome.error,
                 attempts=trial.attempts,
             )
-            if best and path.exists():  # older bests' predictions are no longer needed
+            if best and path.exists():  # older bests' weights are no longer needed
                 for old in kept:
                     old.unlink(missing_ok=True)
                 kept[:] = [path]
@@ -169,8 +169,16 @@ class Records:
             "best_trial": str(sweep.best.number),
             "study": sweep.study_name,
             "conventions": json.dumps(conventions, sort_keys=True),
+            "sandboxed": str(sweep.best.outcome.sandboxed).lower(),
         }
-        run.tracker.finish_submission(run.parent, metrics=test_metrics, tags=tags, failed=False)
+        weights = self.weights_path(run.submission_id, sweep.best.number)
+        run.tracker.finish_submission(
+            run.parent,
+            metrics=test_metrics,
+            tags=tags,
+            failed=False,
+            artifacts=(weights,) if weights.exists() else (),
+        )
         return SubmissionResult(
             submission_id=run.submission_id,
             task=run.spec.name,

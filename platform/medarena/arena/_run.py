@@ -12,9 +12,9 @@ from medarena.tasks import TaskData, TaskSpec
 
 if TYPE_CHECKING:
     from medarena.execution import WorkerPool
+    from medarena.execution.supervisor import TrialConfig
     from medarena.scoring.score import MetricValue
     from medarena.submissions import SubmissionBundle
-    from medarena.submissions.trial import TrialConfig
     from medarena.tracking import Tracker
     from medarena.tuning import SweepProgress, TrialRecord
 
@@ -61,6 +61,8 @@ class ArenaConfig:
     """How often this process stamps the submissions it drives (see ``arena._heartbeat``)."""
     stale_after_s: float = 60.0
     """A queue worker takes over a running submission whose driver was silent this long."""
+    allow_unsandboxed: bool = False
+    """Run submitted code without a sandbox where none can run (trusted code only)."""
 
     @property
     def artifacts(self) -> Path:

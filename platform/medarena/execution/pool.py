@@ -1,10 +1,11 @@
 """A pool of long-lived trial workers on Ray.
 
-Starting a Python process that imports torch and Lightning costs seconds; a trial of a small
-model costs less. So a pool starts its workers once per task, puts the task's :class:`WorkerData`
-into the object store once (every worker maps the same arrays, zero-copy), and then feeds the
-workers one trial at a time. Submitted code is shipped with each job as bytes and imported once
-per worker, keyed by its hash; no shared filesystem is needed.
+Each worker is a trusted :class:`~medarena.execution.supervisor.Supervisor`: it never imports
+submitted code, but runs it in sandboxes it starts ahead (importing torch in a sandbox costs
+seconds; a trial of a small model costs less). A pool starts its workers once per task, puts the
+task's :class:`WorkerData` into the object store once, and then feeds the workers one job at a
+time. Submitted code is shipped with each job as bytes; no shared filesystem is needed. Ray only
+carries objects built by trusted code: jobs from the driver, outcomes from the supervisors.
 
 Resources: each worker is an actor with the task's ``num_cpus`` and ``num_gpus`` (fractions of a
 GPU included, so several small trials share one device); Ray packs the actors onto the cluster's
@@ -15,6 +16,7 @@ is replaced by a new actor with the same data, and the job it was running comes 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any
 import ray
 
 from medarena.exceptions import PlatformError
-from medarena.submissions.trial import EpochHook, TrialConfig, TrialOutcome
+from medarena.execution.supervisor import EpochHook, TrialConfig, TrialOutcome
+from medarena.sandbox import SandboxLimits
 from medarena.tasks.data import WorkerData
 
 
@@ -32,13 +35,15 @@ class TrialJob:
     """One unit of work: a configuration of a submission, with the submission's files.
 
     ``attempt`` counts from 1; a job whose worker died is submitted again with the next number.
-    ``owner`` tells apart the jobs of several sweeps sharing one pool (a submission's id).
+    ``owner`` tells apart the jobs of several sweeps sharing one pool (a submission's id). With
+    ``weights`` the job is the submission's inference: those weights predict the test inputs.
     """
 
     key: int
     config: TrialConfig
     files: dict[str, bytes]
     dry_run: bool = False
+    weights: bytes | None = None
     attempt: int = 1
     on_epoch: EpochHook | None = None
     owner: int = 0
@@ -77,34 +82,28 @@ class Service:
 
 
 class _TrialWorker:
-    """A Ray actor that holds one task's data and runs trials of any submission on it."""
+    """A Ray actor: a trusted supervisor holding one task's data (see :class:`Supervisor`)."""
 
-    def __init__(self, data: WorkerData, num_threads: int) -> None:
-        import torch
+    def __init__(
+        self, data: WorkerData, num_threads: int, limits: SandboxLimits, allow_unsandboxed: bool
+    ) -> None:
+        from medarena.execution.supervisor import Supervisor
 
-        from medarena.submissions.sandbox import scrub_environment
-        from medarena.submissions.trial import SubmissionCode, quiet_lightning
-
-        scrub_environment()  # before any submitted code can run in this process
-        torch.set_num_threads(max(1, num_threads))
-        quiet_lightning()
-        self.data = data
-        self.code = SubmissionCode()
+        self.supervisor = Supervisor(
+            data,
+            limits=limits,
+            allow_unsandboxed=allow_unsandboxed,
+            threads=max(1, num_threads),
+            gpu=bool(ray.get_gpu_ids()),
+        )
 
     def run(self, job: TrialJob) -> TrialOutcome:
-        from medarena.submissions.trial import dry_run, run_trial, user_traceback
+        if job.weights is not None:
+            return self.supervisor.predict(job.config, job.files, job.weights)
+        return self.supervisor.run(job)
 
-        config = job.config
-        try:
-            model_cls = self.code.load_class(
-                config.submission_sha256, job.files, config.entry_file, config.entry_class
-            )
-        except Exception as exc:
-            return TrialOutcome(ok=False, error=user_traceback(exc))
-        if job.dry_run:
-            error = dry_run(model_cls, self.data, config)
-            return TrialOutcome(ok=not error, error=error)
-        return run_trial(model_cls, self.data, config, on_epoch=job.on_epoch)
+    def close(self) -> None:
+        self.supervisor.close()
 
     def node_id(self) -> str:
         """The Ray node this worker runs on (it also proves the worker has started)."""
@@ -138,6 +137,8 @@ class WorkerPool:
         size: int,
         cpus: float = 1.0,
         gpus: float = 0.0,
+        limits: SandboxLimits | None = None,
+        allow_unsandboxed: bool = False,
         runtime_env: dict[str, Any] | None = None,
     ) -> None:
         if size < 1:
@@ -147,6 +148,8 @@ class WorkerPool:
             options["runtime_env"] = runtime_env
         self._actor = ray.remote(_TrialWorker).options(**options)
         self._threads = max(1, round(cpus))
+        self._limits = limits or SandboxLimits()
+        self._allow_unsandboxed = allow_unsandboxed
         self._data_ref = ray.put(data)
         self.size = size
         self.cpus = cpus
@@ -158,7 +161,9 @@ class WorkerPool:
         self._running: dict[Any, tuple[TrialJob, int]] = {}
 
     def _start(self) -> Any:
-        return self._actor.remote(self._data_ref, self._threads)
+        return self._actor.remote(
+            self._data_ref, self._threads, self._limits, self._allow_unsandboxed
+        )
 
     @staticmethod
     def plan_size(*, cluster_cpus: float, cluster_gpus: float, cpus: float, gpus: float) -> int:
@@ -182,6 +187,9 @@ class WorkerPool:
                 f"{len(self._workers)} trial workers did not start within {timeout:.0f} s; "
                 f"free cluster resources: CPU {free.get('CPU', 0)}, GPU {free.get('GPU', 0)}"
             ) from exc
+        except ray.exceptions.RayActorError as exc:
+            cause = getattr(exc, "cause", None) or exc
+            raise PlatformError(f"trial workers failed to start: {cause}") from exc
         except ray.exceptions.RayError as exc:
             raise PlatformError(f"trial workers failed to start: {exc}") from exc
 
@@ -263,6 +271,10 @@ class WorkerPool:
         return jobs
 
     def shutdown(self) -> None:
+        """Close the supervisors (their sandboxes and files), then stop the actors."""
+        # A dead or stuck worker: killing it below ends its sandboxes too.
+        with contextlib.suppress(ray.exceptions.RayError):
+            ray.get([w.close.remote() for w in self._workers], timeout=30)
         for worker in self._workers:
             ray.kill(worker)
         self._workers = []

@@ -1,4 +1,4 @@
-"""Submissions: the folder format, its validation, and the sandbox a trial runs in."""
+"""Submissions: the folder format and its validation (the code runs in :mod:`medarena.sandbox`)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from medarena.exceptions import TaskSpecError
+from medarena.sandbox.limits import SandboxLimits
 from medarena.yamlfile import format_validation_error, read_yaml_mapping
 
 if TYPE_CHECKING:
@@ -130,6 +131,9 @@ class Budget(_Strict):
         "none", description="stop trials whose per-epoch validation value is below the median"
     )
     seed: int = 0
+    limits: SandboxLimits = Field(
+        default_factory=SandboxLimits, description="what submitted code may use, per sandbox"
+    )
 
 
 class TaskSpec(_Strict):

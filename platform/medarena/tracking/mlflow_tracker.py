@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
@@ -83,8 +84,17 @@ class Tracker:
         return run_id
 
     def finish_submission(
-        self, run_id: str, *, metrics: dict[str, float], tags: dict[str, str], failed: bool
+        self,
+        run_id: str,
+        *,
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        failed: bool,
+        artifacts: tuple[Path, ...] = (),
     ) -> None:
-        """Record the final test metrics and close the parent run."""
+        """Record the final test metrics and files (the scored model's weights), and close the
+        parent run."""
         self.client.log_batch(run_id, metrics=_metrics(metrics), tags=_tags(tags))
+        for path in artifacts:
+            self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")

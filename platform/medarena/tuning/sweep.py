@@ -31,10 +31,10 @@ import optuna
 
 from medarena.exceptions import PlatformError, SubmissionError, TrialError
 from medarena.execution import Service, TrialJob, TrialResult, WorkerPool
+from medarena.execution.supervisor import TrialConfig, TrialOutcome
 from medarena.metrics import get_metric
 from medarena.schema_lock import schema_lock
 from medarena.submissions import SubmissionBundle
-from medarena.submissions.trial import TrialConfig, TrialOutcome
 from medarena.tasks import TaskSpec
 from medarena.tuning.space import to_distributions
 
@@ -101,12 +101,14 @@ class SweepProgress:
 
 @dataclass(frozen=True)
 class SweepResult:
-    """Every trial of a sweep and the best one."""
+    """Every trial of a sweep, the best one, and its predictions of the test inputs (made in an
+    inference sandbox by the best trial's weights)."""
 
     study_name: str
     trials: list[TrialRecord]
     best: TrialRecord
     wall_seconds: float
+    test_predictions: Any
 
 
 class SweepCancelled(Exception):  # noqa: N818  (a signal, not an error of the sweep)
@@ -263,6 +265,11 @@ class Sweep:
         self._queue: collections.deque[tuple[optuna.Trial, int]] = collections.deque()
         self._trials: dict[int, optuna.Trial] = {}
         self._dry_run: Literal["todo", "running", "done"] = "todo" if dry_run else "done"
+        self._inference: Literal["todo", "running", "done"] = "todo"
+        self._inference_attempt = 0
+        self._best_weights: bytes | None = None
+        self.test_predictions: Any = None
+        """The best trial's predictions of the test inputs, once its inference job returned."""
         self._asked = self._restore(dict(finished or {}))
 
     def _restore(self, recorded: dict[int, TrialRecord]) -> int:
@@ -304,6 +311,10 @@ class Sweep:
     @property
     def finished(self) -> bool:
         """Nothing running and nothing left to run: :meth:`result` may be called."""
+        return self._trials_done and self._inference == "done"
+
+    @property
+    def _trials_done(self) -> bool:
         return (
             self.running == 0
             and self._dry_run == "done"
@@ -312,7 +323,8 @@ class Sweep:
         )
 
     def _note_best(self, record: TrialRecord) -> None:
-        """Track the best complete trial; ties go to the lower number, whatever the order."""
+        """Track the best complete trial and its weights; ties go to the lower number, whatever
+        the order."""
         if record.state != "complete":
             return
         value, best = record.value, self.progress.best_value
@@ -322,6 +334,7 @@ class Sweep:
             or (value == best and record.number < self.progress.best_number)
         ):
             self.progress.best_value, self.progress.best_number = value, record.number
+            self._best_weights = record.outcome.weights
 
     def _tell(self, trial: optuna.Trial | int, record: TrialRecord) -> None:
         if record.state == "complete":
@@ -360,7 +373,7 @@ class Sweep:
             return dry_run_job(self.bundle, self.config, owner=self.owner)
         item = self._next_trial()
         if item is None:
-            return None
+            return self._inference_job()
         trial, attempt = item
         config = replace(
             self.config, params=dict(trial.params), seed=trial_seed(self.config, trial.number)
@@ -377,6 +390,41 @@ class Sweep:
             owner=self.owner,
         )
 
+    def _inference_job(self) -> TrialJob | None:
+        """Once every trial has finished: the best weights predict the test inputs."""
+        if self._inference != "todo" or not self._trials_done:
+            return None
+        best = self.progress.best_number
+        if best < 0:  # every trial failed: nothing to predict (result() says why)
+            self._inference = "done"
+            return None
+        if self._best_weights is None:
+            raise PlatformError(
+                f"the weights of the best trial ({best}) of {self.study_name!r} were not kept, "
+                "so its test predictions cannot be made"
+            )
+        self._inference = "running"
+        self._inference_attempt += 1
+        self.running += 1
+        params = next(r.params for r in self.records if r.number == best)
+        return TrialJob(
+            key=best,
+            config=replace(self.config, params=dict(params), seed=trial_seed(self.config, best)),
+            files=self.bundle.files,
+            weights=self._best_weights,
+            attempt=self._inference_attempt,
+            owner=self.owner,
+        )
+
+    def _accept_inference(self, result: TrialResult) -> None:
+        if result.lost and result.job.attempt < self.max_attempts:
+            self._inference = "todo"  # the worker died: predict again on another
+            return
+        self._inference = "done"
+        if not result.outcome.ok:
+            raise TrialError(result.outcome.error)
+        self.test_predictions = result.outcome.test_predictions
+
     def accept(self, result: TrialResult) -> TrialRecord | None:
         """Take a finished job of this sweep. Returns the trial to :meth:`record` (the driver
         first gives the freed worker new work), or ``None`` when there is nothing to record: the
@@ -385,6 +433,9 @@ class Sweep:
         if result.job.dry_run:
             self._dry_run = "done"
             check_dry_run(self.bundle, result)
+            return None
+        if result.job.weights is not None:
+            self._accept_inference(result)
             return None
         trial = self._trials[result.job.key]
         outcome = result.outcome
@@ -419,7 +470,8 @@ class Sweep:
         progress.pruned += record.state == "pruned"
         progress.running = self.running
         if self.on_trial is not None:
-            self.on_trial(record, progress)
+            self.on_trial(record, progress)  # keeps the weights of a new best durably
+        record.outcome.weights = None  # the best's are held in _best_weights
         if self._board is not None:
             value = record.value if record.state == "complete" else None
             self._board.call("finish", record.number, value)
@@ -436,6 +488,8 @@ class Sweep:
             self.running -= 1
             if job.dry_run:
                 self._dry_run = "todo"
+            elif job.weights is not None:
+                self._inference = "todo"
             else:
                 self.study.tell(self._trials.pop(job.key), state=optuna.trial.TrialState.FAIL)
 
@@ -455,11 +509,14 @@ class Sweep:
                 f"every trial failed; the first error was:\n{records[0].outcome.error}"
             )
         (best,) = (r for r in records if r.number == best_number)
+        if self.test_predictions is None:
+            raise PlatformError(f"sweep {self.study_name!r} has no test predictions yet")
         return SweepResult(
             study_name=self.study_name,
             trials=records,
             best=best,
             wall_seconds=self.progress.elapsed,
+            test_predictions=self.test_predictions,
         )
 
 

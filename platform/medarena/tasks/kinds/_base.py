@@ -54,6 +54,14 @@ class TaskKind(Protocol):
     def output_channels(self, num_classes: int) -> int:
         """How many channels (or logits) the model's ``forward`` must return."""
 
+    def logits_shape(
+        self, n: int, *, num_classes: int, input_shape: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        """The shape ``forward`` must return for ``n`` inputs (the output contract)."""
+
+    contract: str
+    """The output contract in words, for error messages."""
+
     def decode(
         self, logits: npt.NDArray[np.float32], *, spacing: FloatArray, origin: FloatArray
     ) -> Predictions:

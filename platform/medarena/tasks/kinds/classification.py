@@ -13,12 +13,18 @@ from medarena.tasks.kinds._base import FloatArray, Reference
 
 class Classification:
     name = "classification"
+    contract = "logits of shape (batch, num_classes)"
 
     def targets(self, reference: Reference, *, image_shape: tuple[int, ...]) -> npt.NDArray[Any]:
         return reference.labels.astype(np.int64)
 
     def output_channels(self, num_classes: int) -> int:
         return num_classes
+
+    def logits_shape(
+        self, n: int, *, num_classes: int, input_shape: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        return (n, num_classes)
 
     def decode(
         self, logits: npt.NDArray[np.float32], *, spacing: FloatArray, origin: FloatArray

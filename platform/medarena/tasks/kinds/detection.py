@@ -57,12 +57,18 @@ def find_peaks(
 
 class Detection:
     name = "detection"
+    contract = "a heatmap of logits of shape (batch, 1, *spatial) at the input's resolution"
 
     def targets(self, reference: Reference, *, image_shape: tuple[int, ...]) -> npt.NDArray[Any]:
         return heatmaps(reference, image_shape)
 
     def output_channels(self, num_classes: int) -> int:
         return 1
+
+    def logits_shape(
+        self, n: int, *, num_classes: int, input_shape: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        return (n, 1, *input_shape[1:])
 
     def decode(
         self, logits: npt.NDArray[np.float32], *, spacing: FloatArray, origin: FloatArray

@@ -39,12 +39,18 @@ def segmentation_values(
 
 class Segmentation:
     name = "segmentation"
+    contract = "logits of shape (batch, num_classes, *spatial) at the input's resolution"
 
     def targets(self, reference: Reference, *, image_shape: tuple[int, ...]) -> npt.NDArray[Any]:
         return reference.labels.astype(np.int64)
 
     def output_channels(self, num_classes: int) -> int:
         return num_classes
+
+    def logits_shape(
+        self, n: int, *, num_classes: int, input_shape: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        return (n, num_classes, *input_shape[1:])
 
     def decode(
         self, logits: npt.NDArray[np.float32], *, spacing: FloatArray, origin: FloatArray

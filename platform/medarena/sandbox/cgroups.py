@@ -1,0 +1,123 @@
+"""A cgroup per sandbox, where the machine lets the platform make one: process and memory caps.
+
+rlimits cannot cap the processes of a sandbox whose user namespace maps to root outside (the
+count is per real user), so the process limit needs the ``pids`` controller; the memory cgroup
+caps resident memory, which the address-space rlimit alone does not. Both cgroup v1 (one folder
+per controller) and v2 (one unified tree) are handled. Where neither can be written (an
+unprivileged container), :func:`create` returns ``None`` and the caller says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """The folders of one sandbox's cgroup (one per controller on v1, one on v2)."""
+
+    pids: Path
+    memory: Path | None
+    v2: bool
+
+    @property
+    def folders(self) -> list[Path]:
+        return sorted({self.pids, *([self.memory] if self.memory else [])})
+
+    @property
+    def procs_files(self) -> list[Path]:
+        """Write a pid into each of these to move that process in."""
+        return [folder / "cgroup.procs" for folder in self.folders]
+
+    def _read(self, path: Path) -> str:
+        try:
+            return path.read_text()
+        except OSError:
+            return ""
+
+    def _events(self, path: Path) -> dict[str, int]:
+        fields = {}
+        for line in self._read(path).splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().isdigit():
+                fields[key] = int(value)
+        return fields
+
+    def hit_process_limit(self) -> bool:
+        return self._events(self.pids / "pids.events").get("max", 0) > 0
+
+    def hit_memory_limit(self) -> bool:
+        if self.memory is None:
+            return False
+        if self.v2:
+            return self._events(self.memory / "memory.events").get("oom_kill", 0) > 0
+        oom = self._events(self.memory / "memory.oom_control").get("oom_kill", 0)
+        failed = self._read(self.memory / "memory.failcnt").strip()
+        return oom > 0 or (failed.isdigit() and int(failed) > 0)
+
+    def kill_all(self) -> None:
+        """SIGKILL every process left in the cgroup (v2 has cgroup.kill; v1 lists them)."""
+        for folder in self.folders:
+            kill = folder / "cgroup.kill"
+            if kill.exists():
+                with contextlib.suppress(OSError):
+                    kill.write_text("1")
+                continue
+            for pid in self._read(folder / "cgroup.procs").split():
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), 9)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for folder in self.folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def create(*, processes: int, memory_bytes: int) -> Cgroup | None:
+    """A new cgroup with these caps, or ``None`` where this machine allows none."""
+    name = f"medarena-sandbox-{uuid.uuid4().hex[:12]}"
+    try:
+        if (ROOT / "cgroup.controllers").exists():  # v2
+            base = ROOT / "medarena"
+            if not base.exists():
+                base.mkdir()
+                (ROOT / "cgroup.subtree_control").write_text("+pids +memory")
+                (base / "cgroup.subtree_control").write_text("+pids +memory")
+            folder = base / name
+            folder.mkdir()
+            (folder / "pids.max").write_text(str(processes))
+            (folder / "memory.max").write_text(str(memory_bytes))
+            (folder / "memory.swap.max").write_text("0")
+            return Cgroup(pids=folder, memory=folder, v2=True)
+        if not _writable(ROOT / "pids"):
+            return None
+        pids = ROOT / "pids" / name
+        pids.mkdir()
+        (pids / "pids.max").write_text(str(processes))
+        memory = None
+        if _writable(ROOT / "memory"):
+            memory = ROOT / "memory" / name
+            memory.mkdir()
+            (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            swap = memory / "memory.memsw.limit_in_bytes"
+            if swap.exists():
+                with contextlib.suppress(OSError):
+                    swap.write_text(str(memory_bytes))
+        return Cgroup(pids=pids, memory=memory, v2=False)
+    except OSError as exc:
+        log.warning("cannot create a cgroup for a sandbox: %s", exc)
+        return None
