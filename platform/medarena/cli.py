@@ -256,7 +256,10 @@ def _result_json(result: SubmissionResult) -> dict[str, Any]:
 
 @app.command()
 def submit(
-    path: Annotated[Path, typer.Argument(help="the submission folder (with submission.yaml)")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="the submission folder (with submission.yaml) or a .zip/.tar.gz of it"),
+    ],
     task: Annotated[str, typer.Option("--task", help="the task's name")],
     trials: Annotated[
         int | None, typer.Option(help="number of trials (default: the task's budget)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,65 @@ def test_baselines_validate() -> None:
     root = Path(__file__).resolve().parents[2] / "submissions"
     for name in ("small-cnn", "logistic-regression", "template"):
         assert load_submission(root / name).spec.entry_point.file == "model.py"
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs": each level is a list of nine aliases to the level below."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bomb", GOOD_YAML + _alias_bomb(), MODEL)
+    start = time.perf_counter()
+    with pytest.raises(
+        SubmissionError,
+        match=r"submission\.yaml:\d+:\d+: invalid YAML: the document expands to more than 100000",
+    ):
+        load_submission(folder)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_few_aliases_still_load(make_submission) -> None:  # type: ignore[no-untyped-def]
+    text = GOOD_YAML.replace("act: {", "act: &act {") + "  act2: *act\n"
+    bundle = load_submission(make_submission("aliases", text, MODEL))
+    assert bundle.spec.search_space["act2"] == bundle.spec.search_space["act"]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("name: &a [x, *a]\n", r"submission\.yaml:1:14: invalid YAML: alias \*a refers to a value"),
+        ("name: " + "[" * 100 + "]" * 100 + "\n", r"invalid YAML: nested more than 64 levels"),
+        ("name: x\x01y\n", r"submission\.yaml:1:8: invalid YAML: control character #x0001"),
+        ("name: !custom x\n", r"submission\.yaml:1:7: invalid YAML: tag '!custom' is not allowed"),
+        ("description: " + "x" * 70_000 + "\n", r"submission\.yaml: larger than 64 KiB"),
+    ],
+)
+def test_hostile_yaml_is_refused(make_submission, yaml_text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SubmissionError, match=message):
+        load_submission(make_submission("bad", yaml_text, MODEL))
+
+
+def test_python_tags_are_refused_not_run(make_submission, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    planted = tmp_path / "planted"
+    text = f"name: !!python/object/apply:os.system ['touch {planted}']\nentry_point: model.py:Net\n"
+    with pytest.raises(
+        SubmissionError,
+        match=r"submission\.yaml:1:7: invalid YAML: tag 'tag:yaml\.org,2002:python/object/apply:"
+        r"os\.system' is not allowed",
+    ):
+        load_submission(make_submission("bad", text, MODEL))
+    assert not planted.exists()
+
+
+def test_non_utf8_yaml_names_the_byte(make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bad", GOOD_YAML, MODEL)
+    (folder / "submission.yaml").write_bytes(b"name: ok\ndescription: caf\xe9\n")
+    with pytest.raises(
+        SubmissionError,
+        match=r"submission\.yaml:2: not UTF-8 text: byte 0xe9 at byte offset 25; save the file",
+    ):
+        load_submission(folder)
