@@ -111,6 +111,7 @@ def _arena(settings: Settings, *, stale_after_s: float | None = None) -> Arena:
         tracking_uri=settings.tracking_uri,
         ray_address=settings.ray_address,
         artifacts_dir=settings.home.resolve() / "artifacts",
+        allow_unsandboxed=settings.allow_unsandboxed,
     )
     if stale_after_s is not None:
         config = replace(config, stale_after_s=stale_after_s)

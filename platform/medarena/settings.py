@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("RAY_ADDRESS", "MEDARENA_RAY_ADDRESS")
     )
+    allow_unsandboxed: bool = Field(
+        default=False,
+        description="run submitted code without a sandbox where bubblewrap cannot run; for "
+        "trusted submissions only (their results are marked unsandboxed)",
+    )
     admin_token: str | None = Field(
         default=None,
         description="organizers' bearer token for the web app's per-case test results; "

@@ -1,33 +1,39 @@
-"""A submission that scans its trial worker's memory, for tests of the trust boundary.
+"""A submission that looks for data it must not have, for tests of the trust boundary.
 
-Every time it is built (dry run and trials) it writes the SHA-256 of every numeric array and
-tensor it can reach through the garbage collector, and the names of its environment variables,
-to a JSON file in ``out``. A test then checks that the digest of the validation ground truth is
-there (the scan works) and the test's is not, and that no credential reached the environment.
+In its first ``training_step`` (the task's data is loaded by then) it computes the SHA-256 of
+every numeric array and tensor it can reach through the garbage collector and of every ``.npy``
+file it can list, compares them with the digests the test gave it, and raises an error whose
+text reports which it found and the names of its environment variables. The dry run fails with
+that report; a test parses it: the training targets must be found (the scan works), validation
+and test ground truth never.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import re
 
 import numpy as np
 import numpy.typing as npt
 
 SOURCE = """\
-import gc, hashlib, json, os, time
+import gc, hashlib, json, os, sys
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 import lightning.pytorch as pl
 
-OUT = {out!r}
+TARGETS = {targets!r}
 KIND = {kind!r}
 
 
-def _digests():
+def _digest(a):
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _arrays():
     seen = {{}}
     for obj in gc.get_objects():
         try:
@@ -40,8 +46,20 @@ def _digests():
                 ref = ref.detach().numpy()
             if isinstance(ref, np.ndarray) and ref.size > 1 and ref.dtype.kind in "iufb":
                 seen[id(ref)] = ref
-    return [hashlib.sha256(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
-            for a in seen.values()]
+    skip = ("/proc", "/sys", "/usr", "/dev", sys.prefix, sys.base_prefix)
+    for top in ("/", os.getcwd()):
+        for root, _, files in os.walk(top):
+            if root.startswith(skip):
+                continue
+            for name in files:
+                if name.endswith(".npy"):
+                    try:
+                        a = np.load(os.path.join(root, name), allow_pickle=False)
+                    except Exception:
+                        continue
+                    if a.size > 1 and a.dtype.kind in "iufb":
+                        seen[id(a)] = a
+    return seen.values()
 
 
 class Spy(pl.LightningModule):
@@ -54,17 +72,15 @@ class Spy(pl.LightningModule):
         else:
             conv = nn.Conv3d if len(input_shape) == 4 else nn.Conv2d
             self.head = conv(input_shape[0], num_classes if KIND == "segmentation" else 1, 1)
-        with open(os.path.join(OUT, f"{{os.getpid()}}-{{time.time_ns()}}.json"), "w") as f:
-            json.dump({{"digests": _digests(), "env": sorted(os.environ)}}, f)
 
     def forward(self, x):
         return self.head(x)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        if KIND == "detection":
-            return F.binary_cross_entropy_with_logits(self(x), y)
-        return F.cross_entropy(self(x), y)
+        digests = {{_digest(a) for a in _arrays()}}
+        found = sorted(name for name, d in TARGETS.items() if d in digests)
+        report = {{"found": found, "env": sorted(os.environ)}}
+        raise RuntimeError("SPY-REPORT " + json.dumps(report) + " END")
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
@@ -78,22 +94,19 @@ search_space:
 """
 
 
-def spy_source(out: Path, kind: str) -> str:
-    """The spy's model.py, writing its reports to ``out``, for a task of ``kind``."""
-    return SOURCE.format(out=str(out), kind=kind)
-
-
 def digest(array: npt.NDArray[np.generic]) -> str:
     """The digest the spy computes for an array."""
     return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
 
 
-def seen_digests(out: Path) -> tuple[int, set[str]]:
-    """How many times the spy was built, and every digest it saw."""
-    reports = [set(json.loads(p.read_text())["digests"]) for p in out.glob("*.json")]
-    return len(reports), set().union(*reports)
+def spy_source(targets: dict[str, npt.NDArray[np.generic]], kind: str) -> str:
+    """The spy's model.py, looking for ``targets`` (name -> array), for a task of ``kind``."""
+    return SOURCE.format(targets={k: digest(v) for k, v in targets.items()}, kind=kind)
 
 
-def seen_environment(out: Path) -> set[str]:
-    """The names of every environment variable the spy's workers had."""
-    return set().union(*(set(json.loads(p.read_text())["env"]) for p in out.glob("*.json")))
+def spy_report(message: str) -> dict[str, list[str]]:
+    """The spy's report (``found`` target names, ``env`` variable names) from an error text."""
+    match = re.search(r"SPY-REPORT (\{.*?\}) END", message)
+    assert match is not None, message
+    report: dict[str, list[str]] = json.loads(match.group(1))
+    return report

@@ -6,12 +6,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from spy import YAML, digest, seen_digests, seen_environment, spy_source
+from spy import YAML, spy_report, spy_source
 
 from conftest import CANARY
 from medarena.arena import Arena
 from medarena.exceptions import SubmissionError, TrialError
-from medarena.submissions.sandbox import is_sensitive
 from medarena.tasks import TaskCatalogue, load_task_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -83,20 +82,28 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_
     assert {"params.lr"} <= set(children.columns)
 
 
-def test_test_labels_never_reach_a_worker(arena: Arena, make_submission, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A submission that scans its worker's memory finds the validation labels, never the test's."""
-    out = tmp_path / "spy"
-    out.mkdir()
-    folder = make_submission("spy", YAML, spy_source(out, "classification"))
-    arena.submit(folder, "tiny-ct", trials=2)
+def test_validation_and_test_data_never_reach_a_training_sandbox(
+    arena: Arena, make_submission
+) -> None:  # type: ignore[no-untyped-def]
+    """A submission that scans its memory and every file it can list finds its training targets,
+    never the validation or test labels, nor the test inputs; its environment is built from
+    nothing (the canary credential in the cluster's environment is not there)."""
     data = load_task_data(TaskCatalogue(arena.config.catalogue_dir).get("tiny-ct"))
-    builds, seen = seen_digests(out)
-    assert builds == 3  # the dry run and two trials
-    assert digest(data.reference("val").labels) in seen  # the scan sees labels that are shipped
-    assert digest(data.reference("test").labels) not in seen
-    environment = seen_environment(out)  # credentials the cluster was started with are dropped
-    assert "PATH" in environment and CANARY not in environment
-    assert not [name for name in environment if is_sensitive(name)]
+    shipped = data.worker_data()
+    targets = {
+        "train targets": shipped.train_y,
+        "val labels": data.reference("val").labels,
+        "test labels": data.reference("test").labels,
+        "test inputs": shipped.test_x,
+    }
+    folder = make_submission("spy", YAML, spy_source(targets, "classification"))
+    with pytest.raises(SubmissionError, match="SPY-REPORT") as failed:
+        arena.submit(folder, "tiny-ct", trials=1)
+    report = spy_report(str(failed.value))
+    assert report["found"] == ["train targets"]  # the scan works, and sees nothing else
+    platform = ("MEDARENA", "MLFLOW", "RAY", "AWS", "PG", "DATABASE")
+    assert CANARY not in report["env"] and "PATH" in report["env"]
+    assert not [name for name in report["env"] if name.startswith(platform)]
 
 
 LINEAR = """\

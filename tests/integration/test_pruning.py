@@ -68,7 +68,7 @@ def test_the_median_pruner_stops_weak_trials(
     pruned = [t for t in result.trials if t.state == "pruned"]
     assert pruned, [(t.params, t.state, t.outcome.epochs) for t in result.trials]
     summary = [(t.params, t.state, t.outcome.epochs, t.value) for t in result.trials]
-    assert all(t.outcome.epochs < 8 and t.outcome.test_predictions is None for t in pruned)
+    assert all(t.outcome.epochs < 8 for t in pruned)
     # Bad configurations are below the median at every epoch: once two trials have completed,
     # every bad one is pruned at its first epoch after the warm-up.
     late_bad = [t for t in result.trials if t.params["quality"] == "bad" and t.number >= 4]

@@ -6,7 +6,6 @@ memory sees the validation ground truth (label maps, nodule positions) but never
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from formats import write_decathlon, write_dicom, write_luna16, write_medmnist
-from spy import YAML, digest, seen_digests, spy_source
+from spy import YAML, spy_report, spy_source
 
 from conftest import arena_config
 from medarena.arena import Arena
+from medarena.exceptions import SubmissionError
 from medarena.tasks import TaskCatalogue, TaskData, load_task_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -124,18 +124,18 @@ def test_test_ground_truth_never_reaches_a_worker(
 ) -> None:  # type: ignore[no-untyped-def]
     """Segmentation label maps and detection findings of the test cases stay in the scorer."""
     catalogue = _catalogue(fmt, tmp_path)
-    out = tmp_path / "spy"
-    out.mkdir()
     kind = "segmentation" if fmt == "decathlon" else "detection"
-    folder = make_submission("spy", YAML, spy_source(out, kind))
+    data = load_task_data(TaskCatalogue(catalogue).get(f"tiny-{fmt}"))
+    targets = {
+        "train targets": data.worker_data().train_y,
+        "val truth": _ground_truth(data, "val"),
+        "test truth": _ground_truth(data, "test"),
+    }
+    folder = make_submission("spy", YAML, spy_source(targets, kind))
     arena = Arena(arena_config(catalogue, tmp_path / "state"))
     try:
-        arena.submit(folder, f"tiny-{fmt}", trials=1)
+        with pytest.raises(SubmissionError, match="SPY-REPORT") as failed:
+            arena.submit(folder, f"tiny-{fmt}", trials=1)
     finally:
         arena.close(stop_cluster=False)
-    shutil.rmtree(folder)
-    data = load_task_data(TaskCatalogue(catalogue).get(f"tiny-{fmt}"))
-    builds, seen = seen_digests(out)
-    assert builds == 2  # the dry run and one trial
-    assert digest(_ground_truth(data, "val")) in seen  # the scan sees what is shipped
-    assert digest(_ground_truth(data, "test")) not in seen
+    assert spy_report(str(failed.value))["found"] == ["train targets"]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from medarena.execution import TrialJob
+from medarena.execution.supervisor import Supervisor
+from medarena.sandbox import SandboxLimits
 from medarena.submissions import load_submission
-from medarena.submissions.trial import quiet_lightning, run_trial
 from medarena.tasks import TaskCatalogue, load_task_data
 from medarena.tuning.sweep import base_config
 
@@ -46,20 +47,20 @@ def test_time_limit_stops_a_long_trial(catalogue: Path, make_submission) -> None
     folder = make_submission("slow", "name: slow\nentry_point: model.py:Slow\n", SLOW)
     spec = TaskCatalogue(catalogue).get("tiny-ct")
     data = load_task_data(spec).worker_data()
-    module_spec = importlib.util.spec_from_file_location("slow_model", folder / "model.py")
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    quiet_lightning()
+    bundle = load_submission(folder)
     config = replace(
-        base_config(load_submission(folder), spec, use_gpu=False),
-        max_epochs=500, patience=500, time_limit_s=2.0,
-    )  # fmt: skip
-    start = time.perf_counter()
-    outcome = run_trial(module.Slow, data, config)
-    elapsed = time.perf_counter() - start
+        base_config(bundle, spec, use_gpu=False), max_epochs=500, patience=500, time_limit_s=2.0
+    )
+    supervisor = Supervisor(data, limits=SandboxLimits())
+    try:
+        start = time.perf_counter()
+        outcome = supervisor.run(TrialJob(key=0, config=config, files=bundle.files))
+        elapsed = time.perf_counter() - start
+    finally:
+        supervisor.close()
     assert outcome.ok, outcome.error
     assert 1 <= outcome.epochs < 500 and outcome.best_epoch >= 0
-    # Unlimited, 500 epochs of ~0.5 s would take minutes; bounds leave room for a loaded machine.
+    # Unlimited, 500 epochs of ~0.5 s would take minutes; bounds leave room for a loaded machine
+    # (elapsed includes the sandbox's start, which imports torch).
     assert outcome.fit_seconds < 20.0 and elapsed < 60.0
-    assert outcome.test_predictions is not None
+    assert outcome.weights is not None

@@ -102,6 +102,11 @@ class _TrialWorker:
             return self.supervisor.predict(job.config, job.files, job.weights)
         return self.supervisor.run(job)
 
+    def warm(self) -> str:
+        """Wait for the spare sandbox; returns the Ray node (proof that the worker is up)."""
+        self.supervisor.warm()
+        return self.node_id()
+
     def close(self) -> None:
         self.supervisor.close()
 
@@ -174,13 +179,13 @@ class WorkerPool:
         return max(fits, 0)
 
     def ready(self, *, timeout: float | None = None) -> None:
-        """Block until every worker has started (imports done, data mapped).
+        """Block until every worker has started (data mapped, a spare sandbox started).
 
         Raises :class:`PlatformError` if they are not up within ``timeout`` seconds, which is
         what happens when the cluster has no free slot of the requested shape.
         """
         try:
-            self._nodes = ray.get([w.node_id.remote() for w in self._workers], timeout=timeout)
+            self._nodes = ray.get([w.warm.remote() for w in self._workers], timeout=timeout)
         except ray.exceptions.GetTimeoutError as exc:
             free = ray.available_resources()
             raise PlatformError(

@@ -209,8 +209,8 @@ class Supervisor:
         }
         self._test_inputs = self._save("test/inputs.npy", data.test_x)
         self._box: tuple[str, Box] | None = None
-        self._spare: Box | None = None
-        self._spare = self._start_box()
+        self._spare: Box | None = self._start_box()
+        self._spare_started = False
 
     def _save(self, name: str, array: npt.NDArray[Any]) -> Path:
         path = self._root / name
@@ -221,19 +221,33 @@ class Supervisor:
     def _start_box(self) -> Box:
         return Box(limits=self.limits, sandboxed=self.sandboxed, threads=self.threads, gpu=self.gpu)
 
-    def _take_spare(self) -> Box:
-        """The spare box (started ahead), waited for; a new spare starts behind it."""
-        box = self._spare if self._spare is not None else self._start_box()
-        self._spare = None
+    def warm(self) -> None:
+        """Wait until the spare box has started (imported torch), so that the next job does
+        not wait for it."""
+        if self._spare is None:
+            self._spare = self._start_box()
+        if self._spare_started:
+            return
+        box = self._spare
         try:
             message = box.receive(phase="start", timeout=self.limits.start_s)
         except SandboxFailure as exc:
+            self._spare = None
             box.close()
             raise PlatformError(f"the sandbox did not start: {exc}\n{box.output_tail}") from exc
         if message.get("event") != "started":
+            self._spare = None
             box.close()
             raise PlatformError(f"the sandbox did not start: it said {message}")
+        self._spare_started = True
+
+    def _take_spare(self) -> Box:
+        """The spare box (started ahead), waited for; a new spare starts behind it."""
+        self.warm()
+        box = self._spare
+        assert box is not None
         self._spare = self._start_box()
+        self._spare_started = False
         return box
 
     def _box_for(self, sha256: str, files: dict[str, bytes]) -> Box:
