@@ -5,7 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := platform leaderboard tests bench
 
-.PHONY: install demo test lint typecheck unit clean
+.PHONY: install sandbox demo test lint typecheck unit clean
+
+# Submitted code runs in bubblewrap sandboxes. Installed here where we can (root with apt);
+# elsewhere the platform refuses untrusted code unless MEDARENA_ALLOW_UNSANDBOXED=1 (README).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else \
+	    echo "bubblewrap (bwrap) is not installed and cannot be installed here: install it" \
+	         "(apt-get install bubblewrap) to sandbox submitted code"; \
+	  fi; }
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) sandbox
 
 demo: install
 	$(BIN)/medarena demo

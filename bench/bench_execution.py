@@ -4,9 +4,9 @@ workers. All three in one run, on the same configurations of the same tiny task.
 Run: ``nice -n 10 python bench/bench_execution.py`` (``--trials``, ``--epochs`` and ``--size``
 change the work per trial). Prints one line per figure; docs/benchmarks.md has the results.
 
-- (a) overhead: a 1-worker platform sweep (Ray actor, Optuna on SQLite, store and MLflow records
-  per trial) against the same ``run_trial`` (Trainer.fit, per-epoch validation, test prediction)
-  called in a plain loop in this process, with the same parameters, seeds and thread count.
+- (a) overhead: a 1-worker platform sweep (Ray actor, sandboxes, Optuna on SQLite, store and
+  MLflow records per trial) against the same trials (Trainer.fit, per-epoch validation) run in a
+  plain loop in this process (``bench/inprocess.py``), same parameters, seeds and thread count.
 - (b) floor: the 2-worker sweep's wall time, worker start included, against
   sum(fit seconds) / workers + one worker start.
 - (c) throughput: trials per second of the 1- and 2-worker sweeps (workers already started).
@@ -89,26 +89,24 @@ def sweep(
 
 
 def plain_loop(trials: list[Any], *, data: Any, spec: Any, bundle: Any) -> dict[str, float]:
-    """The same trials with ``run_trial`` in a loop in this process, one thread like a worker."""
+    """The same trials run in this process, unsandboxed, one thread like a worker."""
     from dataclasses import replace
 
     import torch
+    from inprocess import load_class, run_in_process
 
-    from medarena.submissions.trial import SubmissionCode, quiet_lightning, run_trial
     from medarena.tuning.sweep import base_config, trial_seed
 
     torch.set_num_threads(1)
-    quiet_lightning()
     config = base_config(bundle, spec, use_gpu=False)
-    cls = SubmissionCode().load_class(
-        bundle.sha256, bundle.files, config.entry_file, config.entry_class
-    )
+    folder = Path(tempfile.mkdtemp(prefix="medarena-bench-code-"))
+    cls = load_class(bundle, folder)
     worker_data = data.worker_data()
-    run_trial(cls, worker_data, replace(config, params=trials[0].params, max_epochs=1))  # warm-up
+    run_in_process(cls, worker_data, replace(config, params=trials[0].params, max_epochs=1))
     fit = 0.0
     start = time.perf_counter()
     for t in trials:
-        outcome = run_trial(
+        outcome = run_in_process(
             cls, worker_data, replace(config, params=t.params, seed=trial_seed(config, t.number))
         )
         fit += outcome.fit_seconds

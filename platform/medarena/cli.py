@@ -136,7 +136,8 @@ def _print_leaderboard(title: str, frame: pd.DataFrame, metrics: list[str]) -> N
         table.add_column(f"{name} [95% CI]", justify="right")
     table.add_column("trials", justify="right")
     for row in _leaderboard_records(frame, metrics):
-        cells = [str(row["rank"] or "-"), row["submission"], row["team"]]
+        name = row["submission"] + ("" if row["sandboxed"] else " [red](unsandboxed)[/]")
+        cells = [str(row["rank"] or "-"), name, row["team"]]
         for name in metrics:
             value, (low, high) = row[name], row[f"{name}_ci"]
             cells.append("-" if value is None else f"{value:.3f} [{low:.3f}, {high:.3f}]")
@@ -438,10 +439,23 @@ def demo(
         int | None, typer.Option(help="trials per submission (default: the task's budget)")
     ] = None,
 ) -> None:
-    """Run the baseline submissions on the demo tasks and print the leaderboards."""
+    """Run the baseline submissions on the demo tasks and print the leaderboards.
+
+    The baselines are the platform's own code: where no sandbox can run, the demo runs them
+    unsandboxed (and says so) rather than refusing them.
+    """
+    from medarena.sandbox import sandbox_support
+
     settings = Settings()
     with _errors(settings):
         start = time.perf_counter()
+        support = sandbox_support()
+        if not support.available and not settings.allow_unsandboxed:
+            err_console.print(
+                f"[yellow]no sandbox can run here ({support.reason}); the demo runs its own "
+                "baselines unsandboxed[/]"
+            )
+            settings = settings.model_copy(update={"allow_unsandboxed": True})
         arena = _arena(settings)
         try:
             results: list[SubmissionResult] = []

@@ -96,8 +96,11 @@ class Arena:
 
     def _pool(self, runtime: TaskRuntime, *, max_workers: int) -> WorkerPool:
         from medarena.execution import WorkerPool, connect
+        from medarena.sandbox import check_runtime_paths
 
         if runtime.pool is None:
+            config = self.config
+            check_runtime_paths([config.cache_dir, config.artifacts, config.catalogue_dir])
             # One task's workers at a time: another task's idle pool would hold the slots.
             self._release_pools()
             budget = runtime.data.spec.budget

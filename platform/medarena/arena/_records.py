@@ -162,6 +162,7 @@ class Records:
             best_params=sweep.best.params,
             conventions=conventions,
             wall_seconds=sweep.wall_seconds,
+            sandboxed=sweep.best.outcome.sandboxed,
         )  # fmt: skip
         test_metrics = {f"test_{k}": v.value for k, v in scores.items()}
         test_metrics["sweep_seconds"] = sweep.wall_seconds

@@ -20,7 +20,6 @@ import math
 import os
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy.typing as npt
 from medarena.exceptions import PlatformError
 from medarena.metrics import get_metric
 from medarena.sandbox import Box, Failure, SandboxFailure, SandboxLimits, sandbox_support
+from medarena.sandbox.box import private_folder, reap_stale
 from medarena.tasks.data import WorkerData
 from medarena.tasks.kinds import get_kind
 from medarena.tasks.kinds._base import Predictions
@@ -40,6 +40,9 @@ from medarena.tasks.kinds._base import Predictions
 EXIT_TIMEOUT_S = 10.0
 """How long a job's process may take to exit after its last message."""
 DECODE_BATCH = 64
+SUPERVISOR_PREFIX = "medarena-supervisor-"
+SPARE_NICE = 19
+"""A spare box imports torch at the lowest CPU priority, taking only what running trials leave."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ class Supervisor:
             )
         self.sandboxed = support.available
         self.data, self.limits, self.threads, self.gpu = data, limits, threads, gpu
-        self._root = Path(tempfile.mkdtemp(prefix=f"medarena-supervisor-{os.getpid()}-"))
+        reap_stale(SUPERVISOR_PREFIX)
+        self._root = private_folder(SUPERVISOR_PREFIX)
         self.kind = get_kind(data.kind)
         self._train_files = {
             "train_x.npy": self._save("train/train_x.npy", data.train_x),
@@ -218,17 +222,24 @@ class Supervisor:
         np.save(path, np.ascontiguousarray(array), allow_pickle=False)
         return path
 
-    def _start_box(self) -> Box:
-        return Box(limits=self.limits, sandboxed=self.sandboxed, threads=self.threads, gpu=self.gpu)
+    def _start_box(self, *, nice: int = SPARE_NICE) -> Box:
+        return Box(
+            limits=self.limits,
+            sandboxed=self.sandboxed,
+            threads=self.threads,
+            gpu=self.gpu,
+            nice=nice,
+        )
 
     def warm(self) -> None:
         """Wait until the spare box has started (imported torch), so that the next job does
         not wait for it."""
         if self._spare is None:
-            self._spare = self._start_box()
+            self._spare = self._start_box(nice=0)
         if self._spare_started:
             return
         box = self._spare
+        box.renice(0)  # it is wanted now
         try:
             message = box.receive(phase="start", timeout=self.limits.start_s)
         except SandboxFailure as exc:
@@ -246,6 +257,7 @@ class Supervisor:
         self.warm()
         box = self._spare
         assert box is not None
+        box.renice(0)
         self._spare = self._start_box()
         self._spare_started = False
         return box

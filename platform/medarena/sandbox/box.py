@@ -52,6 +52,24 @@ MAX_MESSAGE_BYTES = 64 * 1024
 OUTPUT_TAIL_BYTES = 16 * 1024
 """How much of the sandbox's stdout/stderr is kept to show with an error."""
 SANDBOX_UID = 65534
+BOX_PREFIX = "medarena-box-"
+"""Private folders are named ``<prefix><pid of their owner>-<random>`` in the temp folder."""
+
+
+def private_folder(prefix: str) -> Path:
+    """A new ``0700`` folder in the temp folder named after this process (:func:`reap_stale`)."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+def reap_stale(*prefixes: str) -> None:
+    """Remove what sandboxes of dead processes left (their owner was SIGKILLed): private
+    folders named with ``prefixes`` whose owner pid is gone, and empty sandbox cgroups."""
+    for prefix in (BOX_PREFIX, *prefixes):
+        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+            pid = folder.name.removeprefix(prefix).partition("-")[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+    cgroups.reap_stale()
 
 
 @dataclass(frozen=True)
@@ -157,9 +175,10 @@ class Box:
         sandboxed: bool = True,
         threads: int = 1,
         gpu: bool = False,
+        nice: int = 0,
     ) -> None:
-        self.limits, self.sandboxed = limits, sandboxed
-        self._root = Path(tempfile.mkdtemp(prefix="medarena-box-"))
+        self.limits, self.sandboxed, self.nice = limits, sandboxed, nice
+        self._root = private_folder(BOX_PREFIX)
         self.scratch = self._root / "scratch"
         self.out = self.scratch / "out"
         self.code_dir = self._root / "code"
@@ -224,6 +243,8 @@ class Box:
     def _limit_args(self) -> list[str]:
         limits = self.limits
         return [
+            "nice",
+            f"-n{self.nice}",
             "prlimit",
             f"--as={limits.memory_mb * 2**20}",
             f"--fsize={limits.file_size_mb * 2**20}",
@@ -236,7 +257,7 @@ class Box:
         # Join the cgroup before anything else runs, then set the rlimits, then the box.
         join = 'for p in $CGROUP_PROCS; do echo $$ > "$p" || exit 111; done; exec "$@"'
         prefix = ["/bin/sh", "-c", join, "sh", *self._limit_args()]
-        python = str(Path(sys.executable))
+        python = os.path.abspath(sys.executable)  # noqa: PTH100  (normalises "..", no links)
         if not self.sandboxed:
             guest = [python, "-I", "-B", str(GUEST), str(reply_fd)]
             return [*prefix, *guest, str(self.code_dir), str(self.data_dir), str(self.out)]
@@ -395,6 +416,31 @@ class Box:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def _processes(self) -> list[int]:
+        """Host pids of the box's processes: its launcher and every descendant."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                    children.setdefault(ppid, []).append(int(entry.name))
+        tree, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += children.get(pid, [])
+        return tree
+
+    def renice(self, nice: int) -> None:
+        """Change the CPU priority of every process in the box (a spare box starts at low
+        priority, so that importing torch ahead takes only idle CPU from running trials)."""
+        if nice == self.nice:
+            return
+        self.nice = nice
+        for pid in self._processes():
+            with contextlib.suppress(OSError):  # gone, or no right to raise priority
+                os.setpriority(os.PRIO_PROCESS, pid, nice)
 
     def scratch_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.scratch.rglob("*") if p.is_file())

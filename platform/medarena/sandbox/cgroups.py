@@ -19,6 +19,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 ROOT = Path("/sys/fs/cgroup")
+PREFIX = "medarena-sandbox-"
+"""A sandbox's cgroup is named ``<prefix><pid of the supervisor>-<random>``."""
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,30 @@ class Cgroup:
                 folder.rmdir()
 
 
+def reap_stale() -> int:
+    """Remove the cgroups of sandboxes whose supervisor died (killed, so it could not remove
+    them); returns how many. Cgroups of live supervisors are left alone, even when empty."""
+    removed = 0
+    for parent in (ROOT / "medarena", ROOT / "pids", ROOT / "memory"):
+        for folder in parent.glob(f"{PREFIX}*") if parent.is_dir() else ():
+            owner = folder.name.removeprefix(PREFIX).partition("-")[0]
+            if owner.isdigit() and Path(f"/proc/{owner}").exists():
+                continue
+            cgroup = Cgroup(pids=folder, memory=None, v2=parent.name == "medarena")
+            cgroup.kill_all()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+                removed += 1
+    return removed
+
+
 def _writable(path: Path) -> bool:
     return path.is_dir() and os.access(path, os.W_OK)
 
 
 def create(*, processes: int, memory_bytes: int) -> Cgroup | None:
     """A new cgroup with these caps, or ``None`` where this machine allows none."""
-    name = f"medarena-sandbox-{uuid.uuid4().hex[:12]}"
+    name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     try:
         if (ROOT / "cgroup.controllers").exists():  # v2
             base = ROOT / "medarena"
@@ -104,6 +123,7 @@ def create(*, processes: int, memory_bytes: int) -> Cgroup | None:
             (folder / "memory.swap.max").write_text("0")
             return Cgroup(pids=folder, memory=folder, v2=True)
         if not _writable(ROOT / "pids"):
+            log.warning("no writable pids cgroup: sandboxes run without a process limit")
             return None
         pids = ROOT / "pids" / name
         pids.mkdir()

@@ -9,7 +9,9 @@ import pandas as pd
 
 from medarena.metrics import MetricInfo
 
-ENTRY_COLUMNS = ["submission", "team", "trials", "finished_at", "sha256", "mlflow_run_id"]
+ENTRY_COLUMNS = [
+    "submission", "team", "trials", "finished_at", "sha256", "mlflow_run_id", "sandboxed",
+]  # fmt: skip
 
 
 def leaderboard(scores: pd.DataFrame | None, *, metrics: list[MetricInfo]) -> pd.DataFrame:
@@ -78,5 +80,6 @@ def leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[st
         row["sha256"] = rec["sha256"]
         row["mlflow_run_id"] = rec["mlflow_run_id"]
         row["finished_at"] = str(rec["finished_at"])
+        row["sandboxed"] = bool(rec.get("sandboxed", True))
         rows.append(row)
     return rows

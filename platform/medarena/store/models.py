@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -81,6 +82,8 @@ class SubmissionRow(Base):
     conventions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     wall_seconds: Mapped[float | None]
     error: Mapped[str] = mapped_column(Text, default="")
+    sandboxed: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    """False when its code ran without a sandbox (allowed by the operator); shown on boards."""
     created_at: Mapped[datetime] = mapped_column(default=_now)
     finished_at: Mapped[datetime | None]
     heartbeat: Mapped[float | None]

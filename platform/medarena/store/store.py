@@ -325,13 +325,16 @@ class Store:
         conventions: dict[str, Any] | None = None,
         wall_seconds: float | None = None,
         error: str = "",
+        sandboxed: bool = True,
     ) -> None:
         """Mark a submission scored (with its scores, per-case values ``{metric: {case: value}}``
-        and the metric conventions that produced them), failed (with the error) or cancelled."""
+        and the metric conventions that produced them), failed (with the error) or cancelled;
+        ``sandboxed`` is false when its code ran without a sandbox."""
         with self.session() as s, s.begin():
             row = s.get_one(SubmissionRow, submission_id)
             row.status = status
             row.error = error
+            row.sandboxed = sandboxed
             row.best_params = best_params or {}
             row.conventions = conventions or {}
             rows = [
@@ -384,6 +387,7 @@ class Store:
                 SubmissionRow.n_trials.label("trials"),
                 SubmissionRow.finished_at,
                 SubmissionRow.mlflow_run_id,
+                SubmissionRow.sandboxed,
                 ScoreRow.metric,
                 ScoreRow.value,
                 ScoreRow.ci_low,

@@ -1,0 +1,28 @@
+"""submissions run without a sandbox are marked
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("submissions") as batch:
+        batch.add_column(
+            sa.Column("sandboxed", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("submissions") as batch:
+        batch.drop_column("sandboxed")
