@@ -23,7 +23,7 @@ from medarena.exceptions import UserError
 from medarena.store import Status, Store
 
 # A linear model whose trials sleep EPOCH_SLEEP_S per epoch, except trial 0 (training seed 0),
-# which is fast; each finished training leaves a marker file. The dry run does not sleep.
+# which is fast. The dry run does not sleep.
 EPOCH_SLEEP_S = 10
 STOPPED_WITHIN_S = 30
 """A cancelled submission ends this soon after the request: before its running trials could
@@ -31,14 +31,12 @@ finish (at least 4 epochs with patience 3: 40 s), with room for a loaded machine
 under load against an earlier 10 s bound)."""
 
 SLEEPY = """\
-import os, time, uuid
+import time
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 import lightning.pytorch as pl
-
-OUT = {out!r}
 
 
 class Sleepy(pl.LightningModule):
@@ -58,10 +56,6 @@ class Sleepy(pl.LightningModule):
     def on_train_epoch_end(self):
         if not self.trainer.fast_dev_run and self.seed != 0:
             time.sleep({sleep})
-
-    def on_fit_end(self):
-        if not self.trainer.fast_dev_run:
-            open(os.path.join(OUT, f"{{self.seed}}-{{uuid.uuid4().hex}}"), "w").close()
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -151,12 +145,8 @@ def test_cancelling_a_queued_and_a_running_submission(
     copy_baseline,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "markers"
-    out.mkdir()
     waiting = arena.enqueue(copy_baseline("logistic-regression"), "tiny-ct", trials=2)
-    folder = make_submission(
-        "sleepy", SLEEPY_YAML, SLEEPY.format(out=str(out), sleep=EPOCH_SLEEP_S)
-    )
+    folder = make_submission("sleepy", SLEEPY_YAML, SLEEPY.format(sleep=EPOCH_SLEEP_S))
     sleepy = arena.enqueue(folder, "tiny-ct", trials=6, team="sleepy")
 
     # A queued submission is cancelled at once and never runs.
@@ -192,7 +182,10 @@ def test_cancelling_a_queued_and_a_running_submission(
     row = arena.store.submission(sleepy)
     assert row is not None and row.status == Status.CANCELLED and row.finished_at is not None
     assert [(t.number, t.state) for t in arena.store.trials(sleepy)] == [(0, "complete")]
-    assert [p.name.split("-")[0] for p in out.iterdir()] == ["0"]  # the others never finished
+    # Only trial 0 finished training: the others' sandboxes were killed (MLflow logs every
+    # finished training before the study hears of it).
+    mlflow_db = sqlite3.connect(arena.config.tracking_uri.removeprefix("sqlite:///"))
+    assert mlflow_db.execute("select value from tags where key = 'trial'").fetchall() == [("0",)]
     assert arena.leaderboard("tiny-ct").empty  # no score, no leaderboard row
     assert arena.store.progress(sleepy)["done"] == 1
 

@@ -19,17 +19,16 @@ from medarena.arena import Arena
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-# A linear model that leaves one marker file per finished training, named by its parameters and
-# seed, and sleeps a little per epoch so that a sweep can be caught in the middle.
+# A linear model that sleeps a little per epoch so that a sweep can be caught in the middle.
+# (Every finished training is logged to MLflow before the study hears of it, so MLflow's nested
+# runs count the trainings: the sandboxed model cannot leave marks outside.)
 COUNTING = """\
-import hashlib, json, os, time, uuid
+import time
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 import lightning.pytorch as pl
-
-OUT = {out!r}
 
 
 class Counting(pl.LightningModule):
@@ -37,9 +36,6 @@ class Counting(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
-        self.key = hashlib.sha256(
-            json.dumps([lr, l2, torch.initial_seed()]).encode()
-        ).hexdigest()[:16]
 
     def forward(self, x):
         return self.linear(x.flatten(1))
@@ -51,10 +47,6 @@ class Counting(pl.LightningModule):
     def on_train_epoch_end(self):
         if not self.trainer.fast_dev_run:
             time.sleep({sleep})
-
-    def on_fit_end(self):
-        if not self.trainer.fast_dev_run:
-            open(os.path.join(OUT, f"{{self.key}}-{{uuid.uuid4().hex}}"), "w").close()
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
@@ -69,11 +61,13 @@ search_space:
 """
 
 
-def _markers(folder: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for path in folder.iterdir():
-        key = path.name.split("-")[0]
-        counts[key] = counts.get(key, 0) + 1
+def _trainings(home: Path) -> dict[int, int]:
+    """How many finished trainings MLflow logged for each trial number."""
+    with sqlite3.connect(home / "mlflow.db") as conn:
+        rows = conn.execute("select value from tags where key = 'trial'").fetchall()
+    counts: dict[int, int] = {}
+    for (number,) in rows:
+        counts[int(number)] = counts.get(int(number), 0) + 1
     return counts
 
 
@@ -83,9 +77,7 @@ def test_the_same_seed_gives_the_same_configurations_and_scores(
     make_submission,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "markers"
-    out.mkdir()
-    folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0))
+    folder = make_submission("counting", YAML, COUNTING.format(sleep=0))
     results = []
     for run in ("a", "b"):
         arena = Arena(arena_config(catalogue, tmp_path / run))
@@ -130,14 +122,12 @@ def _recorded(db: Path) -> tuple[str, list[tuple[int, str]]]:
     return (status[0] if status else ""), trials
 
 
-def _slow_counting_setup(catalogue: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
-    """The marker folder, the home and the environment of a command-line run on the catalogue."""
-    out = tmp_path / "markers"
-    out.mkdir()
+def _slow_counting_setup(catalogue: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The home and the environment of a command-line run on the catalogue."""
     home = tmp_path / "home"
     env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
     env.pop("RAY_ADDRESS", None)
-    return out, home, env
+    return home, env
 
 
 def _kill_after_its_first_trial(process: subprocess.Popen[str], db: Path) -> list[tuple[int, str]]:
@@ -163,8 +153,8 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     make_submission,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    out, home, env = _slow_counting_setup(catalogue, tmp_path)
-    folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0.3))
+    home, env = _slow_counting_setup(catalogue, tmp_path)
+    folder = make_submission("counting", YAML, COUNTING.format(sleep=0.3))
     driver = _medarena(
         "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--format", "json",
         env=env, start_new_session=True,
@@ -183,15 +173,12 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     # in parallel) keep their numbers and parameters.
     assert [(n, p) for n, p in after if n in dict(before)] == before
 
-    # Trials recorded before the kill were not trained again; each of the others at least once.
-    counts = _markers(out)
-    assert len(counts) == 4
+    # Trials recorded before the kill were not trained again: each trial finished exactly once
+    # (a trial in flight at the kill never finished, so it was not logged).
+    assert _trainings(home) == {n: 1 for n in range(4)}
     studies = sqlite3.connect(home / "studies.db")
     states = studies.execute("select number, state from trials order by number").fetchall()
     assert states == [(n, "COMPLETE") for n in range(4)]
-    finished_keys = len([c for c in counts.values() if c == 1])
-    assert finished_keys >= len(before)
-    assert sum(counts.values()) <= 4 + (4 - len(before))  # only in-flight trials ran twice
 
     # The same result as an uninterrupted run of the same submission.
     arena = Arena(arena_config(catalogue, tmp_path / "uninterrupted"))
@@ -211,8 +198,8 @@ def test_a_queue_worker_takes_over_the_submission_of_a_worker_that_was_killed(
     make_submission,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    out, home, env = _slow_counting_setup(catalogue, tmp_path)
-    folder = make_submission("counting", YAML, COUNTING.format(out=str(out), sleep=0.3))
+    home, env = _slow_counting_setup(catalogue, tmp_path)
+    folder = make_submission("counting", YAML, COUNTING.format(sleep=0.3))
     queued = _medarena(
         "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--queue", env=env
     )  # fmt: skip
@@ -230,5 +217,4 @@ def test_a_queue_worker_takes_over_the_submission_of_a_worker_that_was_killed(
     status, after = _recorded(db)
     assert status == "scored" and [n for n, _ in after] == [0, 1, 2, 3]
     assert [(n, p) for n, p in after if n in dict(before)] == before
-    counts = _markers(out)
-    assert len(counts) == 4 and sum(counts.values()) <= 4 + (4 - len(before))
+    assert _trainings(home) == {n: 1 for n in range(4)}

@@ -1,8 +1,9 @@
 """Execution on Ray: the only package that imports ray.
 
-Long-lived trial workers (Ray actors) import torch once, receive a task's data once through the
-object store, and run many trials each; the driver hands them configurations and collects plain
-results. See :class:`WorkerPool`.
+Long-lived trial workers (Ray actors) receive a task's data once through the object store and run
+many jobs each; each worker is a trusted supervisor that runs the submitted code in sandboxes
+(:mod:`medarena.execution.supervisor`, no ray there). The driver hands them configurations and
+collects plain results. See :class:`WorkerPool`.
 """
 
 from __future__ import annotations

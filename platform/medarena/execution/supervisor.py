@@ -16,6 +16,7 @@ on this worker (each trial is a fresh fork inside it), and a box never serves tw
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
@@ -37,10 +38,16 @@ from medarena.tasks.data import WorkerData
 from medarena.tasks.kinds import get_kind
 from medarena.tasks.kinds._base import Predictions
 
+log = logging.getLogger(__name__)
+
 EXIT_TIMEOUT_S = 10.0
 """How long a job's process may take to exit after its last message."""
 DECODE_BATCH = 64
 SUPERVISOR_PREFIX = "medarena-supervisor-"
+PLATFORM_FAILURE = (
+    "platform error: an unexpected error occurred while running this job; the operator's log "
+    "has the details"
+)
 SPARE_NICE = 19
 """A spare box imports torch at the lowest CPU priority, taking only what running trials leave."""
 
@@ -348,6 +355,12 @@ class Supervisor:
             outcome.error, outcome.failure = _with_output(exc, box), exc.kind
             if box is not None and not box.alive:
                 self._drop(box)
+        except Exception:  # the platform's fault: this job fails, the worker goes on
+            log.exception("unexpected error while supervising a job of %s", job.owner)
+            outcome.error = PLATFORM_FAILURE
+            if box is not None:
+                self._drop(box)
+                box = None
         if box is not None and box.alive:
             self._finish(box)
         return outcome
@@ -377,7 +390,7 @@ class Supervisor:
         self._ready(box)
         start = time.perf_counter()
         deadline = math.inf if config.time_limit_s is None else start + config.time_limit_s + 30
-        waited = 0
+        waited, stop = 0, False
         while True:
             phase = f"epoch {outcome.epochs}"
             timeout = min(limits.epoch_s, deadline - time.perf_counter())
@@ -386,6 +399,12 @@ class Supervisor:
             if message["event"] == "weights":
                 break
             self._expect(box, message, "epoch", phase=phase)
+            if stop or outcome.epochs >= config.max_epochs:
+                # Each answer tells the sandbox a little about validation: no more than budgeted.
+                raise box.fail(
+                    Failure.PROTOCOL, phase, f"an epoch past the end of training (the budget "
+                    f"is {config.max_epochs} epochs, and training was told to stop)",
+                )  # fmt: skip
             if box.scratch_bytes() > limits.scratch_mb * 2**20:
                 raise box.fail(Failure.FILE_LIMIT, phase, f"scratch over {limits.scratch_mb} MiB")
             logits = read_logits(box, message.get("file"), shape=shape,
@@ -413,7 +432,7 @@ class Supervisor:
             outcome.epochs += 1
             box.send(op="stop" if stop else "continue", keep=keep)
         outcome.fit_seconds = time.perf_counter() - start
-        if message.get("file") is None:
+        if outcome.best_epoch < 0:
             raise SandboxFailure(
                 Failure.OUTPUT_CONTRACT, "validation",
                 f"the validation metric {primary!r} was NaN in every epoch; check that forward() "
@@ -459,6 +478,9 @@ class Supervisor:
                 f"{exc.kind} while predicting the test inputs (details are withheld: they "
                 "could carry test data); the same code passed on the validation inputs"
             )
+        except Exception:  # the platform's fault
+            log.exception("unexpected error while predicting the test inputs")
+            outcome.error = PLATFORM_FAILURE
         finally:
             box.close()
         return outcome

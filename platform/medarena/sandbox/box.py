@@ -370,7 +370,7 @@ class Box:
         line, _, self._pending = self._pending.partition(b"\n")
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self.fail(Failure.PROTOCOL, phase, "a message that is not JSON") from None
         if not isinstance(message, dict) or not isinstance(message.get("event"), str):
             raise self.fail(Failure.PROTOCOL, phase, "a message without an event")

@@ -29,6 +29,8 @@ def leaderboard(scores: pd.DataFrame | None, *, metrics: list[MetricInfo]) -> pd
     if scores is None or scores.empty:
         return pd.DataFrame(columns=columns)
 
+    if "sandboxed" not in scores:  # frames from before runs were marked
+        scores = scores.assign(sandboxed=True)
     latest = scores.sort_values("finished_at").groupby(["team", "submission"])["submission_id"]
     keep = scores["submission_id"].isin(latest.last())
     rows = scores[keep]

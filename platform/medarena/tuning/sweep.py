@@ -267,6 +267,7 @@ class Sweep:
         self._dry_run: Literal["todo", "running", "done"] = "todo" if dry_run else "done"
         self._inference: Literal["todo", "running", "done"] = "todo"
         self._inference_attempt = 0
+        self._unrecorded = 0  # trials accepted, not yet recorded: the best may still change
         self._best_weights: bytes | None = None
         self.test_predictions: Any = None
         """The best trial's predictions of the test inputs, once its inference job returned."""
@@ -317,6 +318,7 @@ class Sweep:
     def _trials_done(self) -> bool:
         return (
             self.running == 0
+            and self._unrecorded == 0
             and self._dry_run == "done"
             and not self._queue
             and self._asked >= self.n_trials
@@ -456,12 +458,14 @@ class Sweep:
         state: TrialState = (
             "failed" if not outcome.ok else "pruned" if outcome.pruned else "complete"
         )
+        self._unrecorded += 1
         return TrialRecord(
             trial.number, dict(trial.params), state, outcome, attempt, result.node_id
         )
 
     def record(self, record: TrialRecord) -> None:
         """Record a finished trial (``on_trial``), then tell the study and the pruning board."""
+        self._unrecorded -= 1
         self.records.append(record)
         self._note_best(record)
         progress = self.progress
