@@ -39,6 +39,21 @@ budget: {{trials: {trials}, max_epochs: {epochs}, patience: {epochs}, batch_size
 """
 
 
+def bench_task(args: argparse.Namespace) -> tuple[Path, Any, Any]:
+    """A temporary folder with the bench task (``--cases``, ``--size``, ``--trials``,
+    ``--epochs``), its spec and its data."""
+    from medarena.tasks import TaskCatalogue, load_task_data
+
+    logging.disable(logging.WARNING)
+    root = Path(tempfile.mkdtemp(prefix="medarena-bench-"))
+    (root / "tasks" / "bench-ct").mkdir(parents=True)
+    (root / "tasks" / "bench-ct" / "task.yaml").write_text(
+        TASK.format(cases=args.cases, size=args.size, trials=args.trials, epochs=args.epochs)
+    )
+    spec = TaskCatalogue(root / "tasks").get("bench-ct")
+    return root, spec, load_task_data(spec, cache_dir=root / "cache")
+
+
 def sweep(
     workers: int, *, data: Any, spec: Any, bundle: Any, state: Path, name: str
 ) -> dict[str, Any]:
@@ -154,16 +169,8 @@ def main() -> None:
 
     from medarena.execution import connect, shutdown
     from medarena.submissions import load_submission
-    from medarena.tasks import TaskCatalogue, load_task_data
 
-    logging.disable(logging.WARNING)
-    root = Path(tempfile.mkdtemp(prefix="medarena-bench-"))
-    (root / "tasks" / "bench-ct").mkdir(parents=True)
-    (root / "tasks" / "bench-ct" / "task.yaml").write_text(
-        TASK.format(cases=args.cases, size=args.size, trials=args.trials, epochs=args.epochs)
-    )
-    spec = TaskCatalogue(root / "tasks").get("bench-ct")
-    data = load_task_data(spec, cache_dir=root / "cache")
+    root, spec, data = bench_task(args)
     folder = Path(__file__).resolve().parents[1] / "submissions" / args.submission
     bundle = load_submission(_fixed_copy(folder, root) if args.same_config else folder)
     connect(None, num_cpus=2)

@@ -15,17 +15,15 @@ same configurations and seeds, one thread each:
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from bench_execution import TASK
+from bench_execution import bench_task
 from inprocess import load_class, run_in_process
 
 warnings.simplefilter("ignore")
@@ -58,17 +56,10 @@ def main() -> None:
     from medarena.execution.supervisor import Supervisor
     from medarena.sandbox import SandboxLimits
     from medarena.submissions import load_submission
-    from medarena.tasks import TaskCatalogue, load_task_data
     from medarena.tuning.sweep import base_config, dry_run_job
 
-    logging.disable(logging.WARNING)
-    root = Path(tempfile.mkdtemp(prefix="medarena-bench-"))
-    (root / "tasks" / "bench-ct").mkdir(parents=True)
-    (root / "tasks" / "bench-ct" / "task.yaml").write_text(
-        TASK.format(cases=args.cases, size=args.size, trials=args.trials, epochs=args.epochs)
-    )
-    spec = TaskCatalogue(root / "tasks").get("bench-ct")
-    data = load_task_data(spec, cache_dir=root / "cache").worker_data()
+    root, spec, task_data = bench_task(args)
+    data = task_data.worker_data()
     bundle = load_submission(Path(__file__).resolve().parents[1] / "submissions" / args.submission)
     middle = dry_run_job(bundle, base_config(bundle, spec, use_gpu=False)).config
     configs = [replace(middle, seed=seed) for seed in range(args.trials)]
