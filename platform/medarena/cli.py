@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -656,12 +657,39 @@ def evaluate(
             )
 
 
+WORKER_STOP_TIMEOUT_S = 60.0
+"""How long ``serve`` waits for its queue worker to hand its submissions back before killing it."""
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send the child SIGTERM when this process dies, even by
+    SIGKILL (``prctl(PR_SET_PDEATHSIG)``); ``None`` elsewhere. Linux sends it when the *thread*
+    that started the child ends: start the child from the main thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before the request: nobody would ask
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 @contextmanager
-def _queue_worker(settings: Settings) -> Iterator[None]:
+def _queue_worker(settings: Settings, stop_signal: Callable[[], int]) -> Iterator[None]:
     """Run ``medarena worker`` beside the web app, in a child process (the web app stays free of
-    Ray and of the task data), with its output in ``$MEDARENA_HOME/logs/worker.log``; interrupt
-    it when the web app stops (it hands its running submissions back to the queue)."""
-    import signal
+    Ray and of the task data), with its output in ``$MEDARENA_HOME/logs/worker.log``. When the web
+    app stops, pass on the signal that stopped it (``stop_signal()``: SIGINT or SIGTERM) and wait
+    for the worker to hand its running submissions back; if this process is killed instead, the
+    kernel sends the worker SIGTERM (Linux)."""
     import subprocess
 
     path = _log_file(settings).with_name("worker.log")
@@ -671,16 +699,17 @@ def _queue_worker(settings: Settings) -> Iterator[None]:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C reaches it once, from here, not from the terminal
+            preexec_fn=_die_with_parent(),
         )
         console.print(f"queue worker: pid {child.pid}, log in {path}", highlight=False)
         try:
             yield
         finally:
             if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+                child.send_signal(stop_signal())
                 try:
-                    child.wait(timeout=60)
-                except subprocess.TimeoutExpired:
+                    child.wait(timeout=WORKER_STOP_TIMEOUT_S)
+                except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or stopped again
                     child.kill()
                     child.wait()
             console.print(f"queue worker stopped (exit code {child.returncode})", highlight=False)
@@ -700,17 +729,32 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the web leaderboard and the REST API (API documentation at /docs), and run the
-    submission queue."""
+    submission queue. SIGTERM (docker stop, systemd, Kubernetes) stops it as Ctrl-C does: the
+    server shuts down, then the queue worker hands its submissions back."""
     settings = Settings()
-    with _errors(settings):
-        import uvicorn
+    stopped_by = signal.SIGINT
 
-        from medarena_leaderboard.app import app_from_settings
+    def on_sigterm(signum: int, frame: object) -> None:
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again: without this, Python's
+        # default action would end the process there, with the queue worker still running.
+        nonlocal stopped_by
+        stopped_by = signal.SIGTERM
+        raise KeyboardInterrupt
 
-        web = app_from_settings()
-        console.print(f"MedArena leaderboard on http://{host}:{port}/ (API docs at /docs)")
-        with _queue_worker(settings) if queue else nullcontext():
-            uvicorn.run(web, host=host, port=port)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        with _errors(settings):
+            import uvicorn
+
+            from medarena_leaderboard.app import app_from_settings
+
+            web = app_from_settings()
+            console.print(f"MedArena leaderboard on http://{host}:{port}/ (API docs at /docs)")
+            worker = _queue_worker(settings, lambda: stopped_by) if queue else nullcontext()
+            with worker:
+                uvicorn.run(web, host=host, port=port)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main() -> None:
