@@ -81,6 +81,43 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_
     assert client.get_metric_history(child["run_id"], "train_loss")
     assert {"params.lr"} <= set(children.columns)
 
+    # The scored model's weights are kept, in the home and in the parent run, and re-score to
+    # the same values in a new inference sandbox.
+    best = next(t for t in cnn.trials if t.params == cnn.best_params)
+    kept = arena.config.artifacts / str(cnn.submission_id) / f"trial-{best.number:04d}.safetensors"
+    logged = [a.path for a in client.list_artifacts(cnn.mlflow_run_id)]
+    assert logged == [kept.name]
+    local = Path(client.download_artifacts(cnn.mlflow_run_id, kept.name, str(state / "dl")))
+    assert local.read_bytes() == kept.read_bytes()
+    assert state in Path(client.get_run(cnn.mlflow_run_id).info.artifact_uri[7:]).parents
+    _assert_rescores(arena, cnn, best, kept.read_bytes())
+
+
+def _assert_rescores(arena: Arena, result, best, weights: bytes) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from medarena.arena._records import score_best
+    from medarena.execution.supervisor import Supervisor
+    from medarena.sandbox import SandboxLimits
+    from medarena.submissions import load_submission
+    from medarena.tuning.sweep import base_config, trial_seed
+
+    spec = TaskCatalogue(arena.config.catalogue_dir).get("tiny-ct")
+    data = load_task_data(spec)
+    bundle = load_submission(arena.config.artifacts / str(result.submission_id) / "submission")
+    config = base_config(bundle, spec, use_gpu=False)
+    config = replace(config, params=best.params, seed=trial_seed(config, best.number))
+    supervisor = Supervisor(data.worker_data(), limits=SandboxLimits())
+    try:
+        predicted = supervisor.predict(config, bundle.files, weights)
+    finally:
+        supervisor.close()
+    assert predicted.ok, predicted.error
+    again = score_best(spec, data, predicted.test_predictions).metrics
+    assert {k: v.as_tuple() for k, v in again.items()} == {
+        k: v.as_tuple() for k, v in result.scores.items()
+    }
+
 
 def test_validation_and_test_data_never_reach_a_training_sandbox(
     arena: Arena, make_submission

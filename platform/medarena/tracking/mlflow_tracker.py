@@ -36,6 +36,14 @@ def _metrics(values: dict[str, float], *, step: int = 0) -> list[Metric]:
     return [Metric(k, float(v), now, step) for k, v in values.items() if not math.isnan(v)]
 
 
+def _artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts (the scored weights) of a local SQLite store go beside it, in the home, not
+    into ``./mlruns`` of whatever folder the command ran in; a server decides for itself."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+
+
 class Tracker:
     """Writes a submission's runs to the MLflow tracking store at ``tracking_uri``."""
 
@@ -46,7 +54,11 @@ class Tracker:
                 self.client = MlflowClient(tracking_uri)
                 found = self.client.get_experiment_by_name(experiment)
                 self.experiment_id = (
-                    found.experiment_id if found else self.client.create_experiment(experiment)
+                    found.experiment_id
+                    if found
+                    else self.client.create_experiment(
+                        experiment, artifact_location=_artifact_location(tracking_uri)
+                    )
                 )
         except MlflowException as exc:
             raise PlatformError(f"cannot open the MLflow store at {tracking_uri}: {exc}") from exc
