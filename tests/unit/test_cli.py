@@ -1,4 +1,5 @@
-"""The command line: listing, showing, and clear errors with exit status 2 for bad input."""
+"""The command line: listing, showing, clear errors with exit status 2 for bad input, and closing
+what each command opens."""
 
 from __future__ import annotations
 
@@ -88,3 +89,51 @@ def test_help_is_fast_to_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_commands_close_the_arena_or_store_they_open(  # type: ignore[no-untyped-def]
+    env: dict[str, str], copy_baseline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command closes the arena or the store it opens, also when it fails."""
+    from sqlalchemy.engine import Engine
+
+    from medarena.arena import Arena
+    from medarena.store import Store
+
+    opened: list[object] = []
+    closed: list[object] = []
+    arena_init, arena_close, store_init = Arena.__init__, Arena.close, Store.__init__
+
+    def open_arena(self: Arena, *args: object, **kwargs: object) -> None:
+        arena_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self)
+
+    def close_arena(self: Arena, *, stop_cluster: bool = True) -> None:
+        closed.append(self)
+        arena_close(self, stop_cluster=stop_cluster)
+
+    def open_store(self: Store, url: str) -> None:
+        store_init(self, url)
+        opened.append(self.engine)
+
+    monkeypatch.setattr(Arena, "__init__", open_arena)
+    monkeypatch.setattr(Arena, "close", close_arena)
+    monkeypatch.setattr(Store, "__init__", open_store)
+    monkeypatch.setattr(Engine, "dispose", lambda self, close=True: closed.append(self))
+    submission = str(copy_baseline("small-cnn"))
+    for args, code in (
+        (["submit", submission, "--task", "tiny-ct", "--queue"], 0),
+        (["queue"], 0),
+        (["progress", "1"], 0),
+        (["cancel", "1"], 0),
+        (["leaderboard", "tiny-ct"], 0),
+        (["leaderboard", "nope"], 2),
+    ):
+        opened.clear()
+        closed.clear()
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == code, result.output
+        # An arena's own store is the arena's to close: a command answers for what it opened.
+        mine = [x for x in opened if isinstance(x, Arena)] or opened
+        assert mine, args
+        assert all(any(c is x for c in closed) for x in mine), args
