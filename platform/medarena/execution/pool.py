@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import ray
 
@@ -28,6 +28,10 @@ from medarena.exceptions import PlatformError
 from medarena.execution.supervisor import EpochHook, TrialConfig, TrialOutcome
 from medarena.sandbox import SandboxLimits
 from medarena.tasks.data import WorkerData
+
+S = TypeVar("S")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -64,18 +68,30 @@ class TrialResult:
     lost: bool = False
 
 
-class Service:
-    """A small stateful object living in its own Ray actor, callable from the driver and from
-    trial workers alike (the handle pickles). Used for the pruning board."""
+class Service(Generic[S]):
+    """A small stateful object of class ``cls`` living in its own Ray actor, callable from the
+    driver and from trial workers alike (the handle pickles). Used for the pruning board.
 
-    def __init__(self, cls: type, *args: Any) -> None:
-        self._actor: Any = ray.remote(cls).options(num_cpus=0).remote(*args)
+    Methods are named by the class's own function, so that type checkers see the call::
 
-    def call(self, method: str, *args: Any) -> Any:
+        board = Service(PruningBoard, "maximize", 2, 1)
+        board.call(PruningBoard.finish, number, value)
+    """
+
+    def __init__(self, cls: Callable[P, S], *args: P.args, **kwargs: P.kwargs) -> None:
+        self._cls = cls
+        self._actor: Any = ray.remote(cls).options(num_cpus=0).remote(*args, **kwargs)
+
+    def call(self, method: Callable[Concatenate[S, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``method`` (a function of the service's class) in the actor; return its result."""
+        name = method.__name__
+        if getattr(self._cls, name, None) is not method:
+            raise TypeError(f"{method.__qualname__} is not a method of {self._cls!r}")
         try:
-            return ray.get(getattr(self._actor, method).remote(*args))
+            result: R = ray.get(getattr(self._actor, name).remote(*args, **kwargs))
         except ray.exceptions.RayError as exc:
-            raise PlatformError(f"service call {method} failed: {exc}") from exc
+            raise PlatformError(f"service call {name} failed: {exc}") from exc
+        return result
 
     def stop(self) -> None:
         ray.kill(self._actor)

@@ -34,6 +34,8 @@ class PruningBoard:
         self.running: dict[int, tuple[int, optuna.Trial]] = {}
 
     def report(self, number: int, attempt: int, step: int, value: float) -> bool:
+        """Attempt ``attempt`` of trial ``number`` reached ``value`` at epoch ``step``: should it
+        stop? A new attempt of the same trial replaces the earlier one (which fails)."""
         entry = self.running.get(number)
         if entry is None or entry[0] != attempt:  # first report of this attempt
             if entry is not None:
@@ -63,7 +65,7 @@ class PruningBoard:
 class PruningHook:
     """What a worker calls after each epoch (see :data:`medarena.submissions.trial.EpochHook`)."""
 
-    board: Service
+    board: Service[PruningBoard]
     number: int
     attempt: int
     metric: str
@@ -72,4 +74,4 @@ class PruningHook:
         value = row.get(f"val_{self.metric}", float("nan"))
         if value != value:  # NaN: nothing to compare
             return False
-        return bool(self.board.call("report", self.number, self.attempt, epoch, value))
+        return bool(self.board.call(PruningBoard.report, self.number, self.attempt, epoch, value))

@@ -1,4 +1,5 @@
-"""Several sweeps on one worker pool, sharing its workers fairly.
+"""The drivers of sweeps: several sweeps on one worker pool, sharing its workers fairly
+(:class:`FairShare`), and one sweep alone (:func:`run_sweep`, a ``FairShare`` of one).
 
 Whenever a worker is idle, it goes to the sweep that has work and the smallest share now: first
 the team with the fewest running trials, then, within it, the sweep with the fewest running
@@ -15,12 +16,23 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
+import time
+from collections.abc import Callable
 
 from medarena.exceptions import PlatformError
 from medarena.execution import WorkerPool
-from medarena.tuning.sweep import Sweep
+from medarena.execution.supervisor import TrialConfig
+from medarena.submissions import SubmissionBundle
+from medarena.tasks import TaskSpec
+from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord
+from medarena.tuning.sweep import MAX_ATTEMPTS, Sweep
 
 log = logging.getLogger(__name__)
+
+
+class SweepCancelled(Exception):  # noqa: N818  (a signal, not an error of the sweep)
+    """Raised by :func:`run_sweep` when ``should_stop`` answered true; running trials stopped."""
 
 
 class FairShare:
@@ -124,3 +136,56 @@ class FairShare:
             self._fail(sweep, exc)
         self._fill()
         return self._ended()
+
+
+def run_sweep(
+    pool: WorkerPool,
+    bundle: SubmissionBundle,
+    task: TaskSpec,
+    *,
+    storage_url: str,
+    study_name: str,
+    n_trials: int,
+    config: TrialConfig,
+    on_trial: Callable[[TrialRecord, SweepProgress], None] | None = None,
+    finished: dict[int, TrialRecord] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+    should_stop: Callable[[], bool] | None = None,
+) -> SweepResult:
+    """Run (or continue) the sweep until ``n_trials`` trials have finished; return every trial.
+
+    The single-submission case of :class:`Sweep` (see it for ``on_trial`` and ``finished``),
+    driven by a :class:`FairShare` holding it alone. ``should_stop`` is polled at most once a
+    second; when it answers true the running trials are stopped, marked failed in the study, and
+    :class:`SweepCancelled` is raised.
+
+    Raises :class:`TrialError` with the first error if every trial failed.
+    """
+    sweep = Sweep(
+        bundle,
+        task,
+        storage_url=storage_url,
+        study_name=study_name,
+        n_trials=n_trials,
+        config=config,
+        on_trial=on_trial,
+        finished=finished,
+        max_attempts=max_attempts,
+    )
+    share = FairShare(pool)
+    share.add(sweep)
+    polled = -math.inf
+    try:
+        while True:
+            if should_stop is not None and time.monotonic() - polled >= 1.0:
+                polled = time.monotonic()
+                if should_stop():
+                    share.cancel(sweep)
+                    raise SweepCancelled(f"sweep {study_name!r} was cancelled")
+            if share.step(timeout=None if should_stop is None else 1.0):
+                break
+    finally:
+        sweep.close()
+    if sweep.error is not None:
+        raise sweep.error
+    return sweep.result()

@@ -10,10 +10,13 @@ never on the order in which trials finish, and a resumed sweep draws exactly wha
 uninterrupted one would. Trial *n* trains with seed ``seed + n``.
 
 Faults: a trial whose worker process died is run again (same parameters, same seed) up to
-:data:`MAX_ATTEMPTS` times. A sweep whose driver died is continued by calling :func:`run_sweep`
-again with the same study and the trials already recorded (``finished``): those are neither lost
-nor run again; trials the study still shows as running (in flight when the driver died) are run
-again with their own parameters.
+:data:`MAX_ATTEMPTS` times. A sweep whose driver died is continued by calling
+:func:`~medarena.tuning.run_sweep` again with the same study and the trials already recorded
+(``finished``): those are neither lost nor run again; trials the study still shows as running (in
+flight when the driver died) are run again with their own number, parameters and seed, and told
+to the study by number. Optuna's public API hands a trial (``optuna.Trial``, to report epochs to)
+only to the process that asked it, so the study keeps no learning curve of such a trial (the
+store and MLflow do) and, if it is pruned, no last value.
 """
 
 from __future__ import annotations
@@ -21,22 +24,41 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any, Literal, NamedTuple
 
-import numpy as np
 import optuna
 
-from medarena.exceptions import PlatformError, SubmissionError, TrialError
-from medarena.execution import Service, TrialJob, TrialResult, WorkerPool
+from medarena.exceptions import PlatformError, TrialError
+from medarena.execution import Service, TrialJob, TrialResult
 from medarena.execution.supervisor import TrialConfig, TrialOutcome
 from medarena.metrics import get_metric
-from medarena.schema_lock import schema_lock
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
+from medarena.tuning.jobs import base_config, check_dry_run, dry_run, dry_run_job, trial_seed
+from medarena.tuning.pruning import PruningBoard, PruningHook
+from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord, TrialState
 from medarena.tuning.space import to_distributions
+from medarena.tuning.study import direction, open_study, slot_seed
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "PRUNER_STARTUP_TRIALS",
+    "PRUNER_WARMUP_EPOCHS",
+    "Sweep",
+    # Defined next door (see the package docstring), importable from here as they always were:
+    "SweepProgress",
+    "SweepResult",
+    "TrialRecord",
+    "TrialState",
+    "base_config",
+    "dry_run",
+    "dry_run_job",
+    "open_study",
+    "slot_seed",
+    "trial_seed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,178 +70,26 @@ PRUNER_STARTUP_TRIALS = 2
 PRUNER_WARMUP_EPOCHS = 1
 """... nor in a trial's first epochs."""
 
-TrialState = Literal["complete", "failed", "pruned"]
 
+class _Open(NamedTuple):
+    """A trial started and not yet told to the study."""
 
-@dataclass(frozen=True)
-class TrialRecord:
-    """A finished trial as the platform records it."""
-
-    number: int
     params: dict[str, Any]
-    state: TrialState
-    outcome: TrialOutcome
-    attempts: int = 1
-    node_id: str = ""
-
-    @property
-    def value(self) -> float:
-        return self.outcome.best_value
-
-
-@dataclass
-class SweepProgress:
-    """Where a sweep stands; passed to the progress callback after every trial.
-
-    ``done`` counts every finished trial, including ``restored`` ones finished by an earlier
-    driver of the same sweep; ``retried`` counts re-runs after a worker died.
-    """
-
-    total: int
-    done: int = 0
-    failed: int = 0
-    pruned: int = 0
-    running: int = 0
-    retried: int = 0
-    restored: int = 0
-    best_value: float = math.nan
-    best_number: int = -1
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    @property
-    def eta(self) -> float:
-        """Seconds until the last trial finishes, from this run's pace (NaN before any)."""
-        finished_here = self.done - self.restored
-        if finished_here <= 0:
-            return math.nan
-        return self.elapsed / finished_here * (self.total - self.done)
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """Every trial of a sweep, the best one, and its predictions of the test inputs (made in an
-    inference sandbox by the best trial's weights)."""
-
-    study_name: str
-    trials: list[TrialRecord]
-    best: TrialRecord
-    wall_seconds: float
-    test_predictions: Any
-
-
-class SweepCancelled(Exception):  # noqa: N818  (a signal, not an error of the sweep)
-    """Raised by :func:`run_sweep` when ``should_stop`` answered true; running trials stopped."""
-
-
-def slot_seed(seed: int, number: int) -> int:
-    """The sampler seed of trial ``number`` of a sweep seeded with ``seed``."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
-
-
-def trial_seed(config: TrialConfig, number: int) -> int:
-    """The training seed of trial ``number``."""
-    return config.seed + number
-
-
-def base_config(bundle: SubmissionBundle, task: TaskSpec, *, use_gpu: bool) -> TrialConfig:
-    """The trial configuration shared by all trials of a submission on a task."""
-    return TrialConfig(
-        submission_sha256=bundle.sha256,
-        entry_file=bundle.spec.entry_point.file,
-        entry_class=bundle.spec.entry_point.cls,
-        params={},
-        metrics=tuple(task.metrics.names),
-        max_epochs=task.budget.max_epochs,
-        patience=task.budget.patience,
-        batch_size=task.budget.batch_size,
-        seed=task.budget.seed,
-        use_gpu=use_gpu,
-        time_limit_s=task.budget.time_limit_s,
-    )
-
-
-def dry_run_job(bundle: SubmissionBundle, config: TrialConfig, *, owner: int = 0) -> TrialJob:
-    """The job that runs the submission for one batch (see :func:`dry_run`).
-
-    Uses the middle of every search-space range so that the check does not consume a sample of
-    the seeded sampler.
-    """
-    params: dict[str, Any] = {}
-    for name, dist in to_distributions(bundle.spec.search_space).items():
-        if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            params[name] = dist.choices[0]
-        else:
-            assert isinstance(
-                dist, optuna.distributions.FloatDistribution | optuna.distributions.IntDistribution
-            )
-            mid = math.sqrt(dist.low * dist.high) if dist.log else (dist.low + dist.high) / 2
-            params[name] = (
-                round(mid) if isinstance(dist, optuna.distributions.IntDistribution) else mid
-            )
-    return TrialJob(
-        key=-1,
-        config=replace(config, params=params),
-        files=bundle.files,
-        dry_run=True,
-        owner=owner,
-    )
-
-
-def check_dry_run(bundle: SubmissionBundle, result: TrialResult) -> None:
-    """Raise :class:`SubmissionError` if the dry run's ``result`` says it failed."""
-    if not result.outcome.ok:
-        raise SubmissionError(
-            f"{bundle.source}: the dry run of {bundle.spec.entry_point} failed:\n"
-            f"{result.outcome.error}"
-        )
-
-
-def dry_run(pool: WorkerPool, bundle: SubmissionBundle, config: TrialConfig) -> None:
-    """Run the submission for one batch on a worker; raise :class:`SubmissionError` if it fails.
-
-    Call it on a pool that runs nothing else.
-    """
-    pool.submit(dry_run_job(bundle, config))
-    result = pool.next_result()
-    assert result is not None
-    check_dry_run(bundle, result)
-
-
-def _direction(task: TaskSpec) -> Literal["maximize", "minimize"]:
-    return "maximize" if get_metric(task.metrics.primary).higher_is_better else "minimize"
-
-
-def open_study(task: TaskSpec, *, storage_url: str, study_name: str) -> optuna.Study:
-    """The sweep's study in SQL, created on first use."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with schema_lock(storage_url):  # Optuna creates its tables on first use
-            return optuna.create_study(
-                study_name=study_name,
-                storage=storage_url,
-                sampler=optuna.samplers.RandomSampler(seed=task.budget.seed),
-                direction=_direction(task),
-                load_if_exists=True,
-            )
-    except Exception as exc:  # SQLAlchemy's and Optuna's errors
-        raise PlatformError(
-            f"cannot open the study {study_name!r} at {storage_url}: {exc}"
-        ) from exc
+    trial: optuna.Trial | None
+    """The study's handle when this driver asked the trial; ``None`` for a trial an earlier
+    driver asked (told by number, see the module docstring)."""
 
 
 class Sweep:
     """One submission's sweep as a state object that a driver steps: it hands out jobs
     (:meth:`want_job`) and takes their results (:meth:`accept`, then :meth:`record`).
 
-    :func:`run_sweep` drives one sweep on a pool; :class:`medarena.tuning.FairShare` drives several
-    on one pool. Creating a sweep opens (or continues) its study: trials ``finished`` by an
-    earlier driver are kept, trials the study shows as running are run again (see the module
-    docstring). With ``dry_run`` the first job is the submission's dry run, and no trial starts
-    before it passed; a failed dry run raises :class:`SubmissionError` from :meth:`accept`.
+    :func:`~medarena.tuning.run_sweep` drives one sweep on a pool;
+    :class:`~medarena.tuning.FairShare` drives several on one pool. Creating a sweep opens (or
+    continues) its study: trials ``finished`` by an earlier driver are kept, trials the study
+    shows as running are run again (see the module docstring). With ``dry_run`` the first job is
+    the submission's dry run, and no trial starts before it passed; a failed dry run raises
+    :class:`SubmissionError` from :meth:`accept`.
 
     ``on_trial`` must record a trial durably before it returns: the study is told about the
     trial only afterwards. Not thread safe.
@@ -241,17 +111,15 @@ class Sweep:
         team: str = "",
         dry_run: bool = False,
     ) -> None:
-        from medarena.tuning.pruning import PruningBoard
-
         self.bundle, self.task, self.config = bundle, task, config
         self.study_name, self.n_trials, self.max_attempts = study_name, n_trials, max_attempts
         self.owner, self.team = owner, team
         self.on_trial = on_trial
         self.study = open_study(task, storage_url=storage_url, study_name=study_name)
-        self._board: Service | None = None
+        self._board: Service[PruningBoard] | None = None
         if task.budget.pruner == "median":
             self._board = Service(
-                PruningBoard, _direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS
+                PruningBoard, direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS
             )
         self._primary = task.metrics.primary
         self._distributions = to_distributions(bundle.spec.search_space)
@@ -262,8 +130,8 @@ class Sweep:
         """Jobs of this sweep on workers now."""
         self.error: Exception | None = None
         """Why the sweep ended early, set by its driver: a failed dry run, a store error, ..."""
-        self._queue: collections.deque[tuple[optuna.Trial, int]] = collections.deque()
-        self._trials: dict[int, optuna.Trial] = {}
+        self._queue: collections.deque[tuple[int, int]] = collections.deque()  # number, attempt
+        self._open: dict[int, _Open] = {}
         self._dry_run: Literal["todo", "running", "done"] = "todo" if dry_run else "done"
         self._inference: Literal["todo", "running", "done"] = "todo"
         self._inference_attempt = 0
@@ -280,7 +148,8 @@ class Sweep:
             record = recorded.get(frozen.number)
             if self._board is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
                 assert frozen.value is not None
-                self._board.call("add_completed", frozen.value, dict(frozen.intermediate_values))
+                curve = dict(frozen.intermediate_values)
+                self._board.call(PruningBoard.add_completed, frozen.value, curve)
             if frozen.state.is_finished():
                 if record is None:
                     log.warning("trial %d is finished in the study but not recorded", frozen.number)
@@ -296,10 +165,9 @@ class Sweep:
                     )
             elif record is not None:
                 self._tell(frozen.number, record)  # recorded, but the driver died before telling
-            else:
-                trial = optuna.Trial(self.study, frozen._trial_id)
-                self._trials[frozen.number] = trial
-                self._queue.append((trial, 1))
+            else:  # running when the driver died: run it again, told by number
+                self._open[frozen.number] = _Open(dict(frozen.params), None)
+                self._queue.append((frozen.number, 1))
                 continue
             self.records.append(record)
             self._note_best(record)
@@ -346,7 +214,8 @@ class Sweep:
         else:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
-    def _next_trial(self) -> tuple[optuna.Trial, int] | None:
+    def _next_trial(self) -> tuple[int, int] | None:
+        """The number and attempt of the next trial to run, asking the study for a new one."""
         if self._queue:
             return self._queue.popleft()
         if self._asked >= self.n_trials:
@@ -360,13 +229,11 @@ class Sweep:
                 f"(expected trial {self._asked}, got {trial.number}); is another driver running it?"
             )
         self._asked += 1
-        self._trials[trial.number] = trial
-        return trial, 1
+        self._open[trial.number] = _Open(dict(trial.params), trial)
+        return trial.number, 1
 
     def want_job(self) -> TrialJob | None:
         """The next job to start on an idle worker, or ``None`` if this sweep has none now."""
-        from medarena.tuning.pruning import PruningHook
-
         if self._dry_run != "done":
             if self._dry_run == "running":
                 return None
@@ -376,15 +243,17 @@ class Sweep:
         item = self._next_trial()
         if item is None:
             return self._inference_job()
-        trial, attempt = item
+        number, attempt = item
         config = replace(
-            self.config, params=dict(trial.params), seed=trial_seed(self.config, trial.number)
+            self.config,
+            params=dict(self._open[number].params),
+            seed=trial_seed(self.config, number),
         )
         board = self._board
-        hook = None if board is None else PruningHook(board, trial.number, attempt, self._primary)
+        hook = None if board is None else PruningHook(board, number, attempt, self._primary)
         self.running += 1
         return TrialJob(
-            key=trial.number,
+            key=number,
             config=config,
             files=self.bundle.files,
             attempt=attempt,
@@ -439,14 +308,12 @@ class Sweep:
         if result.job.weights is not None:
             self._accept_inference(result)
             return None
-        trial = self._trials[result.job.key]
+        number = result.job.key
         outcome = result.outcome
         attempt = result.job.attempt
         if result.lost and attempt < self.max_attempts:
-            log.warning(
-                "trial %d lost its worker (attempt %d); running it again", trial.number, attempt
-            )
-            self._queue.appendleft((trial, attempt + 1))
+            log.warning("trial %d lost its worker (attempt %d); running it again", number, attempt)
+            self._queue.appendleft((number, attempt + 1))
             self.progress.retried += 1
             return None
         if result.lost:
@@ -459,9 +326,8 @@ class Sweep:
             "failed" if not outcome.ok else "pruned" if outcome.pruned else "complete"
         )
         self._unrecorded += 1
-        return TrialRecord(
-            trial.number, dict(trial.params), state, outcome, attempt, result.node_id
-        )
+        params = dict(self._open[number].params)
+        return TrialRecord(number, params, state, outcome, attempt, result.node_id)
 
     def record(self, record: TrialRecord) -> None:
         """Record a finished trial (``on_trial``), then tell the study and the pruning board."""
@@ -478,13 +344,14 @@ class Sweep:
         record.outcome.weights = None  # the best's are held in _best_weights
         if self._board is not None:
             value = record.value if record.state == "complete" else None
-            self._board.call("finish", record.number, value)
-        told = self._trials.pop(record.number)
-        for row in record.outcome.history:  # the curve goes into the SQL study too
-            value = row.get(f"val_{self._primary}", math.nan)
-            if not math.isnan(value):
-                told.report(value, int(row["epoch"]))
-        self._tell(told, record)
+            self._board.call(PruningBoard.finish, record.number, value)
+        told = self._open.pop(record.number).trial
+        if told is not None:  # the curve goes into the SQL study too (see the module docstring)
+            for row in record.outcome.history:
+                value = row.get(f"val_{self._primary}", math.nan)
+                if not math.isnan(value):
+                    told.report(value, int(row["epoch"]))
+        self._tell(record.number if told is None else told, record)
 
     def stopped(self, jobs: list[TrialJob]) -> None:
         """These jobs of the sweep were stopped (cancelled): their trials fail in the study."""
@@ -495,7 +362,10 @@ class Sweep:
             elif job.weights is not None:
                 self._inference = "todo"
             else:
-                self.study.tell(self._trials.pop(job.key), state=optuna.trial.TrialState.FAIL)
+                told = self._open.pop(job.key).trial
+                self.study.tell(
+                    job.key if told is None else told, state=optuna.trial.TrialState.FAIL
+                )
 
     def close(self) -> None:
         """Stop the pruning board (idempotent)."""
@@ -522,58 +392,3 @@ class Sweep:
             wall_seconds=self.progress.elapsed,
             test_predictions=self.test_predictions,
         )
-
-
-def run_sweep(
-    pool: WorkerPool,
-    bundle: SubmissionBundle,
-    task: TaskSpec,
-    *,
-    storage_url: str,
-    study_name: str,
-    n_trials: int,
-    config: TrialConfig,
-    on_trial: Callable[[TrialRecord, SweepProgress], None] | None = None,
-    finished: dict[int, TrialRecord] | None = None,
-    max_attempts: int = MAX_ATTEMPTS,
-    should_stop: Callable[[], bool] | None = None,
-) -> SweepResult:
-    """Run (or continue) the sweep until ``n_trials`` trials have finished; return every trial.
-
-    The single-submission case of :class:`Sweep` (see it for ``on_trial`` and ``finished``),
-    driven by a :class:`~medarena.tuning.FairShare` holding it alone. ``should_stop`` is polled at
-    most once a second; when it answers true the running trials are stopped, marked failed in
-    the study, and :class:`SweepCancelled` is raised.
-
-    Raises :class:`TrialError` with the first error if every trial failed.
-    """
-    from medarena.tuning.sharing import FairShare
-
-    sweep = Sweep(
-        bundle,
-        task,
-        storage_url=storage_url,
-        study_name=study_name,
-        n_trials=n_trials,
-        config=config,
-        on_trial=on_trial,
-        finished=finished,
-        max_attempts=max_attempts,
-    )
-    share = FairShare(pool)
-    share.add(sweep)
-    polled = -math.inf
-    try:
-        while True:
-            if should_stop is not None and time.monotonic() - polled >= 1.0:
-                polled = time.monotonic()
-                if should_stop():
-                    share.cancel(sweep)
-                    raise SweepCancelled(f"sweep {study_name!r} was cancelled")
-            if share.step(timeout=None if should_stop is None else 1.0):
-                break
-    finally:
-        sweep.close()
-    if sweep.error is not None:
-        raise sweep.error
-    return sweep.result()
