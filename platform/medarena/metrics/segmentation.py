@@ -1,10 +1,23 @@
 """Segmentation metrics for 2D and 3D masks with voxel spacing in millimetres.
 
 Overlap metrics (Dice, IoU) count voxels. Distance metrics (Hausdorff, HD95, normalized surface
-distance) compare the two surfaces; they crop both masks to the bounding box of their union plus
-a one-voxel margin of background, find the surfaces there and measure exact Euclidean distances in
-mm between surface points with a k-d tree (the same numbers as
-``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, without a dense transform).
+distance) compare the two surfaces. They work in the bounding box of the two masks' union,
+padded with one voxel of background: every surface element of either mask lies in that box, and
+the padding gives foreground on the box's faces the background neighbour that the zeros outside
+the image give it, so the surfaces found there are those of the whole image, and so are the
+Euclidean distances between them. Each mask is read once in full to find the box; nothing else
+touches the rest of the image.
+
+Voxel-surface distances in mm come from a k-d tree over the surface points, without a dense
+distance transform: those of ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)`` at
+surface points, as the tree rounds them (as MONAI's k-d tree), which can differ from the
+transform's in the last bit. Surfel distances come from a distance transform of the box, as
+DeepMind's (a tree is slower when many surfels lie far from the other surface, as when a
+prediction fills the image). NSD needs only the distances within its tolerance: it searches a
+tree that far, for surfels recomputing the distance to the nearest surfel from its integer offset
+as the transform computes it. A point on both surfaces is at distance 0 without a search. Where
+several points are nearest at equal distances, the tree and the transform may pick different
+ones, whose distances can then differ in the last bit.
 
 Two surface definitions (``surface``):
 
@@ -42,6 +55,7 @@ from medarena.metrics.conventions import (
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 Spacing = Sequence[float] | npt.NDArray[np.floating] | None
 
 SEGMENTATION_METRICS = ("dice", "iou", "hd", "hd95", "nsd")
@@ -153,16 +167,35 @@ class SurfaceDistances:
     weights_pred: FloatArray
 
 
-def _crop(ref: BoolArray, pred: BoolArray) -> tuple[BoolArray, BoolArray]:
-    """Both masks cropped to their union's bounding box, padded with one voxel of background."""
-    union = ref | pred
-    slices = []
-    for axis in range(union.ndim):
-        others = tuple(i for i in range(union.ndim) if i != axis)
-        nz = np.flatnonzero(union.any(axis=others))
-        slices.append(slice(int(nz[0]), int(nz[-1]) + 1))
-    box = tuple(slices)
-    return np.pad(ref[box], 1), np.pad(pred[box], 1)
+def _bounding_box(ref: BoolArray, pred: BoolArray) -> tuple[slice, ...] | None:
+    """The bounding box of ``ref | pred``; ``None`` if either mask is empty.
+
+    Reads each full mask once, along its first axis (a mask that is not C-contiguous is copied
+    for that); the other axes are reduced only inside the slab of rows that hold foreground.
+    """
+    if ref.size == 0:
+        return None
+    rows_ref = ref.reshape(ref.shape[0], -1).any(axis=1)
+    rows_pred = pred.reshape(pred.shape[0], -1).any(axis=1)
+    if not rows_ref.any() or not rows_pred.any():
+        return None
+    rows = np.flatnonzero(rows_ref | rows_pred)
+    first = slice(int(rows[0]), int(rows[-1]) + 1)
+    plane: BoolArray = np.logical_or(ref[first].any(axis=0), pred[first].any(axis=0))
+    box = [first]
+    for axis in range(plane.ndim):
+        others = tuple(i for i in range(plane.ndim) if i != axis)
+        nz = np.flatnonzero(plane.any(axis=others) if others else plane)
+        box.append(slice(int(nz[0]), int(nz[-1]) + 1))
+    return tuple(box)
+
+
+def _padded(mask: BoolArray, box: tuple[slice, ...]) -> BoolArray:
+    """``mask[box]`` with one voxel of background on every side."""
+    crop = mask[box]
+    out = np.zeros(tuple(s + 2 for s in crop.shape), dtype=bool)
+    out[tuple(slice(1, -1) for _ in crop.shape)] = crop
+    return out
 
 
 def _voxel_surface(padded: BoolArray) -> BoolArray:
@@ -225,14 +258,83 @@ def _neighbour_codes(padded: BoolArray) -> npt.NDArray[np.intp]:
     return code.astype(np.intp, copy=False)
 
 
-def _points(mask: BoolArray, spacing: FloatArray) -> FloatArray:
-    return np.argwhere(mask).astype(np.float64) * spacing
+def _lengths(offsets: IntArray, spacing: FloatArray) -> FloatArray:
+    """Lengths in mm of integer grid offsets, with ``distance_transform_edt``'s operations: per
+    axis offset times spacing, squared; summed over the axes in order; square root."""
+    squares = offsets * spacing
+    squares *= squares
+    total = squares[:, 0].copy()
+    for axis in range(1, offsets.shape[1]):
+        total += squares[:, axis]
+    return np.sqrt(total)
 
 
-def _nearest(source: FloatArray, target: FloatArray) -> FloatArray:
-    """Distance from every source point to the nearest target point (exact Euclidean)."""
-    distances, _ = cKDTree(target, leafsize=32).query(source, k=1)
-    return np.asarray(distances, dtype=np.float64)
+def _nearest(
+    source: IntArray,
+    on_target: BoolArray,
+    target: IntArray,
+    spacing: FloatArray,
+    bound: float,
+    *,
+    transform_rounding: bool,
+) -> FloatArray:
+    """Distance in mm from every source point to the nearest target point (grid indices).
+
+    0 where the source point is itself a target point (``on_target``), without a search;
+    elsewhere the nearest target point from a k-d tree over the points in mm. With a finite
+    ``bound``, distances beyond it may be reported as infinity (for NSD).
+    ``transform_rounding``: the distance to that point recomputed from the integer offset as
+    ``distance_transform_edt`` computes it (:func:`_lengths`), not as the tree rounds it.
+    """
+    out = np.zeros(len(source))
+    todo = np.flatnonzero(~on_target)
+    if todo.size == 0:
+        return out
+    tree = cKDTree(target * spacing, leafsize=32)
+    distances, nearest = tree.query(source[todo] * spacing, k=1, distance_upper_bound=bound)
+    if transform_rounding:
+        found = np.flatnonzero(nearest < len(target))
+        offsets = source[todo[found]] - target[nearest[found]]
+        distances[found] = _lengths(offsets, spacing)
+    out[todo] = distances
+    return out
+
+
+def _surface_distances(
+    ref: BoolArray, pred: BoolArray, spacing: FloatArray, surface: Surface, bound: float = math.inf
+) -> SurfaceDistances | None:
+    """:func:`surface_distances` of checked masks; with a finite ``bound`` (NSD), distances
+    beyond it may be infinity."""
+    box = _bounding_box(ref, pred)
+    if box is None:
+        return None
+    ref_p, pred_p = _padded(ref, box), _padded(pred, box)
+    if surface == "voxel":
+        ref_s, pred_s = _voxel_surface(ref_p), _voxel_surface(pred_p)
+        w_ref = np.ones(int(np.count_nonzero(ref_s)))
+        w_pred = np.ones(int(np.count_nonzero(pred_s)))
+    else:
+        full = 2 ** (2**ref.ndim) - 1
+        table = _surfel_weights(spacing)
+        code_ref, code_pred = _neighbour_codes(ref_p), _neighbour_codes(pred_p)
+        ref_s = (code_ref != 0) & (code_ref != full)
+        pred_s = (code_pred != 0) & (code_pred != full)
+        w_ref, w_pred = table[code_ref[ref_s]], table[code_pred[pred_s]]
+        if bound == math.inf:  # a tree is slow for many far points, a transform is not
+            return SurfaceDistances(
+                ref_to_pred=distance_transform_edt(~pred_s, sampling=spacing)[ref_s],
+                pred_to_ref=distance_transform_edt(~ref_s, sampling=spacing)[pred_s],
+                weights_ref=w_ref,
+                weights_pred=w_pred,
+            )
+    edt = surface == "surfel"  # see the module's docstring
+    ref_i, pred_i = np.argwhere(ref_s), np.argwhere(pred_s)
+    return SurfaceDistances(
+        ref_to_pred=_nearest(ref_i, pred_s[ref_s], pred_i, spacing, bound, transform_rounding=edt),
+        pred_to_ref=_nearest(pred_i, ref_s[pred_s], ref_i, spacing, bound, transform_rounding=edt),
+        weights_ref=w_ref,
+        weights_pred=w_pred,
+    )
 
 
 def surface_distances(
@@ -244,35 +346,7 @@ def surface_distances(
 ) -> SurfaceDistances | None:
     """Distances between the two surfaces in both directions; ``None`` if either mask is empty."""
     ref, pred = _check_pair(reference, prediction)
-    sp = _spacing(spacing, ref.ndim)
-    if not ref.any() or not pred.any():
-        return None
-    ref_p, pred_p = _crop(ref, pred)
-    if surface == "voxel":
-        ref_s, pred_s = _voxel_surface(ref_p), _voxel_surface(pred_p)
-        w_ref = np.ones(int(np.count_nonzero(ref_s)))
-        w_pred = np.ones(int(np.count_nonzero(pred_s)))
-    else:
-        full = 2 ** (2**ref.ndim) - 1
-        table = _surfel_weights(sp)
-        code_ref, code_pred = _neighbour_codes(ref_p), _neighbour_codes(pred_p)
-        ref_s = (code_ref != 0) & (code_ref != full)
-        pred_s = (code_pred != 0) & (code_pred != full)
-        w_ref, w_pred = table[code_ref[ref_s]], table[code_pred[pred_s]]
-    if surface == "surfel":  # dense surfaces: a transform of the small box beats a k-d tree
-        return SurfaceDistances(
-            ref_to_pred=distance_transform_edt(~pred_s, sampling=sp)[ref_s],
-            pred_to_ref=distance_transform_edt(~ref_s, sampling=sp)[pred_s],
-            weights_ref=w_ref,
-            weights_pred=w_pred,
-        )
-    ref_pts, pred_pts = _points(ref_s, sp), _points(pred_s, sp)
-    return SurfaceDistances(
-        ref_to_pred=_nearest(ref_pts, pred_pts),
-        pred_to_ref=_nearest(pred_pts, ref_pts),
-        weights_ref=w_ref,
-        weights_pred=w_pred,
-    )
+    return _surface_distances(ref, pred, _spacing(spacing, ref.ndim), surface)
 
 
 def _weighted_percentile(distances: FloatArray, weights: FloatArray, percentile: float) -> float:
@@ -321,7 +395,7 @@ def hausdorff_distance(
     """
     ref, pred = _check_pair(reference, prediction)
     sp = _spacing(spacing, ref.ndim)
-    sd = surface_distances(ref, pred, spacing=sp, surface=surface)
+    sd = _surface_distances(ref, pred, sp, surface)
     if sd is None:
         return _empty_value(
             "hd",
@@ -356,6 +430,15 @@ def hd95(
     )
 
 
+def _nsd_bound(tolerance_mm: float) -> float:
+    """A k-d tree search radius that finds every surface point within ``tolerance_mm`` (the tree
+    leaves out points at the radius itself and compares rounded squared distances, hence the
+    margin); infinity, no limit, for a tolerance that is negative, infinite or NaN."""
+    if not 0.0 <= tolerance_mm < math.inf:
+        return math.inf
+    return tolerance_mm * (1.0 + 1e-9) + 1e-12
+
+
 def _nsd_from(sd: SurfaceDistances, tolerance_mm: float) -> float:
     good = np.sum(sd.weights_ref[sd.ref_to_pred <= tolerance_mm]) + np.sum(
         sd.weights_pred[sd.pred_to_ref <= tolerance_mm]
@@ -380,7 +463,8 @@ def normalized_surface_distance(
     DeepMind's ``compute_surface_dice_at_tolerance`` (Nikolov et al. 2021).
     """
     ref, pred = _check_pair(reference, prediction)
-    sd = surface_distances(ref, pred, spacing=spacing, surface=surface)
+    sp = _spacing(spacing, ref.ndim)
+    sd = _surface_distances(ref, pred, sp, surface, bound=_nsd_bound(tolerance_mm))
     if sd is None:
         return _empty_value(
             "nsd",
@@ -423,7 +507,7 @@ def case_scores(
         opts = {"empty_both": c.empty_both, "empty_one": c.empty_one}
         out["dice"][i] = dice(ref, pred, **opts)  # type: ignore[arg-type]
         out["iou"][i] = iou(ref, pred, **opts)  # type: ignore[arg-type]
-        sd = surface_distances(ref, pred, spacing=sp, surface=c.surface)
+        sd = _surface_distances(ref, pred, sp, c.surface)
         if sd is None:
             both = not ref.any() and not pred.any()
             for name in ("hd", "hd95", "nsd"):

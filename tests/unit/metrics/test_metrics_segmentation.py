@@ -2,7 +2,8 @@
 isotropic and anisotropic spacing, and empty masks in each convention.
 
 MONAI returns float32, so it is compared to a relative 1e-6; medpy and DeepMind compute in
-float64 and are compared to 1e-9.
+float64 and are compared to 1e-9. Surface distances are computed in the bounding box of the two
+masks; randomized cases check that this gives what the whole volume gives.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from medpy.metric import binary as medpy_binary
 from monai.metrics import compute_dice, compute_hausdorff_distance, compute_surface_dice
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from medarena.metrics import (
     SegmentationConventions,
@@ -26,6 +28,14 @@ from medarena.metrics import (
     hd95,
     iou,
     normalized_surface_distance,
+    surface_distances,
+)
+from medarena.metrics.segmentation import (
+    SurfaceDistances,
+    _hausdorff_from,
+    _neighbour_codes,
+    _nsd_from,
+    _surfel_weights,
 )
 
 CASES = [
@@ -38,6 +48,11 @@ CASES = [
 def _blob(rng: np.random.Generator, shape) -> np.ndarray:
     noise = ndimage.gaussian_filter(rng.random(shape), 2.0)
     return noise > np.quantile(noise, 0.7)
+
+
+def _ball(shape, centre, radius: float) -> np.ndarray:
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    return sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True)) <= radius**2
 
 
 def _t(mask: np.ndarray) -> torch.Tensor:
@@ -53,6 +68,22 @@ def _pairs():
     a = np.zeros((20, 20, 20), bool)
     a[:8, :, 3:9] = True
     yield pytest.param(a, _blob(rng, (20, 20, 20)), (1.0, 2.0, 0.5), id="border")
+    # small structures far from the origin of a large anisotropic volume
+    shape, spacing = (48, 160, 150), (3.0, 0.7, 0.8)
+    ref, pred = _ball(shape, (40, 141, 130), 4.5), _ball(shape, (41, 139, 131), 3.5)
+    pred |= _ball(shape, (44, 150, 120), 2.0)  # and a small false positive nearby
+    yield pytest.param(ref, pred, spacing, id="small-far")
+    # both touching the far corner: faces on the volume's last row, column and slice
+    shape = (30, 26, 34)
+    ref = _ball(shape, (29, 25, 33), 6.0)
+    pred = np.zeros(shape, bool)
+    pred[22:, 20:, 27:] = True
+    yield pytest.param(ref, pred, (0.9, 1.1, 2.0), id="border-corner")
+    # far apart: the bounding box spans the volume, the surfaces are small
+    shape = (40, 64, 60)
+    ref, pred = _ball(shape, (3, 4, 5), 2.5), _ball(shape, (36, 60, 55), 3.0)
+    yield pytest.param(ref, pred, (2.5, 0.6, 0.9), id="far-apart")
+    yield pytest.param(pred, ref, (2.5, 0.6, 0.9), id="far-apart-swapped")
 
 
 def _monai(fn, a, b, **kw) -> float:
@@ -152,3 +183,146 @@ def test_mismatched_shapes_and_spacing_are_refused() -> None:
         dice(np.zeros((3, 3)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match="spacing"):
         hd95(np.ones((3, 3)), np.ones((3, 3)), spacing=(1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("empty", ["reference", "prediction", "both"])
+def test_empty_masks_in_a_large_anisotropic_volume(empty: str) -> None:
+    shape, spacing = (40, 150, 140), (2.5, 0.7, 0.8)
+    small, none = _ball(shape, (36, 140, 128), 3.0), np.zeros(shape, bool)
+    ref, pred = {"reference": (none, small), "prediction": (small, none), "both": (none, none)}[
+        empty
+    ]
+    diagonal = float(np.sqrt(np.sum((np.array(shape) * np.array(spacing)) ** 2)))
+    conv = SegmentationConventions(empty_both="nan", empty_one="inf")
+    scores = case_scores(ref.astype(np.int64), pred.astype(np.int64), labels=[1],
+                         spacing=spacing, conventions=conv)  # fmt: skip
+    monai_hd = _monai(compute_hausdorff_distance, ref, pred, spacing=spacing)
+    for surface in ("voxel", "surfel"):
+        assert surface_distances(ref, pred, spacing=spacing, surface=surface) is None
+        kw = {"spacing": spacing, "surface": surface}
+        if empty == "both":
+            assert hausdorff_distance(ref, pred, **kw) == hd95(ref, pred, **kw) == 0.0
+            assert normalized_surface_distance(ref, pred, **kw) == 1.0
+            assert np.isnan(hd95(ref, pred, empty_both="nan", **kw))
+            assert np.isnan(monai_hd) and np.isnan(scores["hd"][0])
+        else:
+            assert hausdorff_distance(ref, pred, **kw) == pytest.approx(diagonal)
+            assert hd95(ref, pred, **kw) == pytest.approx(diagonal)
+            assert normalized_surface_distance(ref, pred, **kw) == 0.0
+            assert hausdorff_distance(ref, pred, empty_one="inf", **kw) == monai_hd == np.inf
+            assert scores["hd"][0] == np.inf and scores["nsd"][0] == 0.0
+    zero_size = np.zeros((0, 3, 3), bool)
+    assert hd95(zero_size, zero_size) == 0.0
+
+
+def _random_mask(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Sparse noise in a random box, or a few balls anywhere (cut by the image border) or inside
+    the image, or now and then nothing."""
+    kind = rng.integers(4)
+    mask = np.zeros(shape, bool)
+    if kind == 0:
+        lo = [int(rng.integers(0, n)) for n in shape]
+        box = tuple(
+            slice(a, int(rng.integers(a + 1, n + 1))) for a, n in zip(lo, shape, strict=True)
+        )
+        mask[box] = rng.random(mask[box].shape) < rng.uniform(0.01, 0.4)
+        return mask
+    if kind == 1 and rng.random() < 0.3:
+        return mask
+    for _ in range(rng.integers(1, 4)):
+        radius = rng.uniform(0.5, 6.0)
+        if kind == 1:
+            centre = rng.uniform(-3, np.array(shape) + 3)
+        else:
+            centre = [
+                rng.uniform(min(radius + 1, n / 2), max(n - radius - 2, n / 2)) for n in shape
+            ]
+        mask |= _ball(shape, centre, radius)
+    return mask
+
+
+def _uncropped(ref, pred, spacing, surface: str) -> tuple[SurfaceDistances, SurfaceDistances]:
+    """Surfaces found in the whole image by scipy (zeros outside it), with two sets of distances:
+
+    * "tree": MedArena's method written out: a k-d tree over the points in mm, placed as
+      MedArena places them (grid indices from the first surface point on each axis, times
+      spacing); for surfels, the distance to the point found recomputed from the integer offset
+      as ``distance_transform_edt`` computes distances (DeepMind's rounding);
+    * "edt": distance transforms of the whole image, as medpy and DeepMind.
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    if surface == "voxel":
+        ref_s, pred_s = ref ^ ndimage.binary_erosion(ref), pred ^ ndimage.binary_erosion(pred)
+        w_ref, w_pred = np.ones(ref_s.sum()), np.ones(pred_s.sum())
+    else:
+        full, table = 2 ** (2**ref.ndim) - 1, _surfel_weights(sp)
+        code_ref, code_pred = _neighbour_codes(np.pad(ref, 1)), _neighbour_codes(np.pad(pred, 1))
+        ref_s = (code_ref != 0) & (code_ref != full)
+        pred_s = (code_pred != 0) & (code_pred != full)
+        w_ref, w_pred = table[code_ref[ref_s]], table[code_pred[pred_s]]
+    origin = np.argwhere(ref_s | pred_s).min(axis=0)
+    ref_i, pred_i = np.argwhere(ref_s) - origin, np.argwhere(pred_s) - origin
+
+    def nearest(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        distance, index = cKDTree(target * sp, leafsize=32).query(source * sp)
+        if surface == "voxel":
+            return distance
+        return np.sqrt(np.add.reduce(((source - target[index]) * sp).T ** 2, axis=0))
+
+    tree = SurfaceDistances(nearest(ref_i, pred_i), nearest(pred_i, ref_i), w_ref, w_pred)
+    edt = SurfaceDistances(
+        ndimage.distance_transform_edt(~pred_s, sampling=sp)[ref_s],
+        ndimage.distance_transform_edt(~ref_s, sampling=sp)[pred_s],
+        w_ref,
+        w_pred,
+    )
+    return tree, edt
+
+
+_FIELDS = ("ref_to_pred", "pred_to_ref", "weights_ref", "weights_pred")
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_cropped_equals_uncropped(seed: int) -> None:
+    """Random masks (2D and 3D, axes of 1 to 47 voxels, anisotropic, touching the border or not):
+    what is computed in the bounding box equals, to the last bit, what the whole image gives,
+    and does not change when the image grows around the masks."""
+    rng = np.random.default_rng(seed)
+    ndim = 2 if seed % 4 == 0 else 3
+    shape = tuple(int(n) for n in rng.integers(1, 48 if ndim == 3 else 120, ndim))
+    spacing = tuple(float(s) for s in rng.choice([0.36, 0.5, 0.7, 0.8, 1.0, 1.3, 2.5, 3.0], ndim))
+    ref, pred = _random_mask(rng, shape), _random_mask(rng, shape)
+    pads = [(int(a), int(b)) for a, b in rng.integers(0, 30, (ndim, 2))]
+    big_ref, big_pred = np.pad(ref, pads), np.pad(pred, pads)
+    if seed % 2:  # not C-contiguous
+        big_ref, big_pred = np.asfortranarray(big_ref), np.asfortranarray(big_pred)
+    tolerances = (0.0, min(spacing), 1.0, 2.5, float(np.hypot(spacing[0], spacing[-1])))
+    for surface in ("voxel", "surfel"):
+        got = surface_distances(ref, pred, spacing=spacing, surface=surface)
+        big = surface_distances(big_ref, big_pred, spacing=spacing, surface=surface)
+        if not ref.any() or not pred.any():
+            assert got is None and big is None
+            continue
+        assert got is not None and big is not None
+        tree, edt = _uncropped(ref, pred, spacing, surface)
+        # MedArena: a k-d tree for voxels and for NSD, a distance transform for surfels' HD
+        exact, other = (tree, edt) if surface == "voxel" else (edt, tree)
+        for field in _FIELDS:
+            assert np.array_equal(getattr(got, field), getattr(big, field))
+            assert np.array_equal(getattr(got, field), getattr(exact, field))
+            # the tree and the transform may pick different points at equal distances, whose
+            # distances then differ in the last bit
+            np.testing.assert_allclose(getattr(got, field), getattr(other, field), rtol=1e-13)
+        kw = {"spacing": spacing, "surface": surface}
+        for mask_pair in ((ref, pred), (big_ref, big_pred)):
+            assert hausdorff_distance(*mask_pair, **kw) == _hausdorff_from(
+                exact, 100.0, "directed_max", surface
+            )
+            for mode in ("directed_max", "pooled"):
+                assert hd95(*mask_pair, percentile_mode=mode, **kw) == _hausdorff_from(
+                    exact, 95.0, mode, surface
+                )
+            for tol in tolerances:
+                assert normalized_surface_distance(*mask_pair, tolerance_mm=tol, **kw) == (
+                    _nsd_from(tree, tol)
+                )
