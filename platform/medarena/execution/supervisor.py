@@ -16,6 +16,7 @@ on this worker (each trial is a fresh fork inside it), and a box never serves tw
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 EXIT_TIMEOUT_S = 10.0
 """How long a job's process may take to exit after its last message."""
 DECODE_BATCH = 64
+GUEST_KINDS = frozenset(
+    {Failure.NON_FINITE_LOSS, Failure.MEMORY_LIMIT, Failure.FILE_LIMIT, Failure.OUTPUT_CONTRACT}
+)
+"""What the guest may name an error in the participant's code: a loss it checked, a limit the
+kernel enforced from inside the process (an allocation or a write refused), the contract of
+forward()'s output; any other error is the participant's own, or a limit the cgroup saw passed."""
 SUPERVISOR_PREFIX = "medarena-supervisor-"
 PLATFORM_FAILURE = (
     "platform error: an unexpected error occurred while running this job; the operator's log "
@@ -96,25 +103,60 @@ EpochHook = Callable[[int, dict[str, float]], bool]
 """Called after each epoch with (epoch, history row); answering true stops the trial (pruning)."""
 
 
-def _open_regular(path: Path, *, max_bytes: int, what: str, phase: str) -> bytes:
-    """A file the sandbox wrote, read without following links, refusing anything but a small
-    regular file."""
+def _open_regular(
+    folder: Path, name: str, *, max_bytes: int, what: str, phase: str, remove: bool = False
+) -> bytes:
+    """A file the sandbox wrote in its output ``folder``, refusing anything but a small regular
+    file; ``remove`` deletes it once read.
+
+    Neither the folder nor the file is followed if it is a symbolic link: the sandbox can
+    replace both, and a link (resolved here, outside the sandbox) could point at any file of
+    this machine, which would then be read, and deleted, on the sandbox's behalf. The file is
+    opened and removed relative to the folder's descriptor, so swapping the folder later changes
+    nothing.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise SandboxFailure(Failure.OUTPUT_CONTRACT, phase, f"{what} is missing: {exc}") from None
+        folder_fd = os.open(folder, flags | os.O_DIRECTORY)
+    except OSError as exc:  # a link gives ENOTDIR here; name it for what it is
+        errno_ = errno.ELOOP if folder.is_symlink() else exc.errno
+        problem = _NOT_OPENED.get(errno_, f"cannot be opened ({exc.strerror})")
+        raise SandboxFailure(
+            Failure.OUTPUT_CONTRACT, phase, f"the output folder {problem}"
+        ) from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SandboxFailure(Failure.OUTPUT_CONTRACT, phase, f"{what} is not a regular file")
-        if info.st_size > max_bytes:
-            raise SandboxFailure(
-                Failure.TOO_MUCH_OUTPUT, phase, f"{what} holds {info.st_size} bytes"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read(max_bytes + 1)
+        try:
+            fd = os.open(name, flags, dir_fd=folder_fd)
+        except OSError as exc:
+            problem = _NOT_OPENED.get(exc.errno, f"cannot be opened ({exc.strerror})")
+            raise SandboxFailure(Failure.OUTPUT_CONTRACT, phase, f"{what} {problem}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise SandboxFailure(
+                    Failure.OUTPUT_CONTRACT, phase, f"{what} is not a regular file"
+                )
+            if info.st_size > max_bytes:
+                raise SandboxFailure(
+                    Failure.TOO_MUCH_OUTPUT, phase, f"{what} holds {info.st_size} bytes"
+                )
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                raw = f.read(max_bytes + 1)
+        finally:
+            os.close(fd)
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=folder_fd)
+        return raw
     finally:
-        os.close(fd)
+        os.close(folder_fd)
+
+
+_NOT_OPENED: dict[int | None, str] = {
+    errno.ELOOP: "is a symbolic link",
+    errno.ENOENT: "is missing",
+    errno.ENOTDIR: "is not a folder",
+}
 
 
 def read_logits(
@@ -125,11 +167,14 @@ def read_logits(
 
     if not isinstance(name, str) or "/" in name or name.startswith("."):
         raise SandboxFailure(Failure.PROTOCOL, phase, f"a bad file name {name!r}")
-    path = box.out / name
     raw = _open_regular(
-        path, max_bytes=box.limits.scratch_mb * 2**20, what=f"the output {name}", phase=phase
+        box.out,
+        name,
+        max_bytes=box.limits.scratch_mb * 2**20,
+        what=f"the output {name}",
+        phase=phase,
+        remove=True,
     )
-    path.unlink(missing_ok=True)
     try:
         array = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -159,7 +204,8 @@ def read_weights(box: Box, name: Any, *, phase: str) -> bytes:
     if name != "weights.safetensors":
         raise SandboxFailure(Failure.PROTOCOL, phase, f"a bad weights file name {name!r}")
     raw = _open_regular(
-        box.out / name,
+        box.out,
+        name,
         max_bytes=box.limits.file_size_mb * 2**20,
         what="the weights",
         phase=phase,
@@ -321,11 +367,11 @@ class Supervisor:
         if message["event"] == "exit":
             raise _exit_failure(box, message, phase)
         if message["event"] == "error":
-            failure = (
-                Failure.NON_FINITE_LOSS
-                if message.get("kind") == "non-finite loss"
-                else box.cause(Failure.TRAINING_ERROR)
-            )
+            kind = message.get("kind")
+            if isinstance(kind, str) and kind in GUEST_KINDS:
+                failure = Failure(kind)
+            else:
+                failure = box.cause(Failure.TRAINING_ERROR)
             raise SandboxFailure(failure, phase, _text(message.get("traceback")))
         raise box.fail(Failure.PROTOCOL, phase, f"expected {event!r}, got {message['event']!r}")
 
@@ -370,6 +416,10 @@ class Supervisor:
         self._ready(box)
         message = box.receive(phase="dry run", timeout=self.limits.epoch_s)
         self._expect(box, message, "dry", phase="dry run")
+        if box.scratch_bytes() > self.limits.scratch_mb * 2**20:
+            raise box.fail(
+                Failure.FILE_LIMIT, "dry run", f"scratch over {self.limits.scratch_mb} MiB"
+            )
         n = min(2, len(self.data.val_x))
         shape = self.kind.logits_shape(
             n, num_classes=self.data.num_classes, input_shape=self.data.input_shape

@@ -30,6 +30,7 @@ import select
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import tempfile
@@ -348,15 +349,7 @@ class Box:
         while b"\n" not in self._pending:
             if len(self._pending) > MAX_MESSAGE_BYTES:
                 raise self.fail(Failure.PROTOCOL, phase, "a message longer than 64 KiB")
-            with self._output_lock:
-                spent = self._output_bytes
-            if spent > self.limits.output_kb * 1024:
-                raise self.fail(
-                    Failure.TOO_MUCH_OUTPUT,
-                    phase,
-                    f"{spent / 1024:.0f} KiB printed; the limit is {self.limits.output_kb} KiB "
-                    "per phase",
-                )
+            self._check_output(phase)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self.fail(Failure.TIME_LIMIT, phase, f"the limit is {timeout:g} s")
@@ -367,6 +360,7 @@ class Box:
             if not chunk:
                 raise self.fail(Failure.EXITED, phase, self._death())
             self._pending += chunk
+        self._check_output(phase)  # also when the message came at once: output precedes it
         line, _, self._pending = self._pending.partition(b"\n")
         try:
             message = json.loads(line)
@@ -377,6 +371,17 @@ class Box:
         if message["event"] == "exit":
             self.busy = False
         return message
+
+    def _check_output(self, phase: str) -> None:
+        with self._output_lock:
+            spent = self._output_bytes
+        if spent > self.limits.output_kb * 1024:
+            raise self.fail(
+                Failure.TOO_MUCH_OUTPUT,
+                phase,
+                f"{spent / 1024:.0f} KiB printed; the limit is {self.limits.output_kb} KiB "
+                "per phase",
+            )
 
     # Ending
 
@@ -402,7 +407,15 @@ class Box:
     def fail(self, kind: Failure, phase: str, detail: str) -> SandboxFailure:
         """Kill the box and describe why, naming a limit the cgroup saw passed."""
         self.kill()
-        kind = self.cause(kind) if kind in (Failure.EXITED, Failure.PROTOCOL) else kind
+        if kind in (Failure.EXITED, Failure.PROTOCOL):
+            kind = self.cause(kind)
+        elif kind is Failure.TIME_LIMIT and self.cause(kind) is Failure.PROCESS_LIMIT:
+            # A fork bomb whose processes retry forever never fails: it runs out of time.
+            kind = Failure.PROCESS_LIMIT
+            detail = (
+                f"it reached its limit of {self.limits.processes} processes, then ran past the "
+                f"time limit ({detail})"
+            )
         return SandboxFailure(kind, phase, detail)
 
     def kill(self) -> None:
@@ -443,7 +456,15 @@ class Box:
                 os.setpriority(os.PRIO_PROCESS, pid, nice)
 
     def scratch_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.scratch.rglob("*") if p.is_file())
+        """Bytes in the regular files under the scratch folder, links not followed. The sandbox
+        may be changing the folder meanwhile: what vanishes while it is walked is skipped."""
+        total = 0
+        for top, _, files in os.walk(self.scratch):  # errors (a folder gone) are skipped
+            for name in files:
+                with contextlib.suppress(OSError):
+                    info = (Path(top) / name).lstat()
+                    total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+        return total
 
     def close(self) -> None:
         self.kill()

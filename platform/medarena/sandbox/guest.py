@@ -15,9 +15,11 @@ inputs and the weights to load; never a label it is scored on.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import math
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -57,6 +59,23 @@ class NonFiniteLoss(Exception):  # noqa: N818
     pass
 
 
+class ContractError(TypeError):
+    """forward()'s output breaks the contract (checked here, before it is handed over)."""
+
+
+def error_kind(exc: BaseException) -> str:
+    """How the supervisor names an error of the participant's code: a limit the kernel enforced
+    inside the process (an allocation or a write refused), the output contract, or an
+    exception of the participant's own."""
+    if isinstance(exc, MemoryError):
+        return "memory limit"
+    if isinstance(exc, OSError) and exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        return "file limit"
+    if isinstance(exc, ContractError):
+        return "output contract violation"
+    return "exception"
+
+
 def save_array(name: str, array: Any) -> str:
     """Write ``array`` as ``.npy`` under /scratch/out atomically; return its file name."""
     import numpy as np
@@ -82,7 +101,9 @@ def logits(model: Any, x: Any, *, batch_size: int = 64) -> Any:
             batch = torch.from_numpy(np.array(x[start : start + batch_size], dtype=np.float32))
             out = model(batch.to(model.device))
             if not isinstance(out, torch.Tensor):
-                raise TypeError(f"forward() must return a torch.Tensor, got {type(out).__name__}")
+                raise ContractError(
+                    f"forward() must return a torch.Tensor, got {type(out).__name__}"
+                )
             parts.append(out.detach().float().cpu().numpy())
     model.train(was_training)
     return np.concatenate(parts) if parts else np.zeros((0,), dtype=np.float32)
@@ -240,8 +261,10 @@ def child(job: dict[str, Any], reply: Any) -> None:
             fit(job, model, reply)
     except NonFiniteLoss as exc:
         send(reply, event="error", kind="non-finite loss", traceback=str(exc))
+    except SystemExit:
+        raise  # sys.exit(): the process exits with its status, which the supervisor sees
     except BaseException as exc:
-        send(reply, event="error", kind="exception", traceback=user_traceback(exc))
+        send(reply, event="error", kind=error_kind(exc), traceback=user_traceback(exc))
 
 
 def quiet() -> None:
@@ -263,6 +286,9 @@ def main() -> None:
     import torch  # noqa: F401
 
     quiet()
+    # Python ignores SIGXFSZ, so a write past the file size limit would only raise EFBIG; with
+    # the default action the kernel kills the process, which the supervisor sees from outside.
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     send(reply, event="started")
     while True:
         job = receive()
@@ -271,6 +297,8 @@ def main() -> None:
             code = 0
             try:
                 child(job, reply)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
             except BaseException:
                 code = 1
             finally:
