@@ -34,6 +34,16 @@ budget: {trials: 2, max_epochs: 8, patience: 3, batch_size: 32, cpus_per_trial: 
 """
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test leaves ``os.environ`` as it found it: a library that exports a setting (as
+    ``mlflow.set_tracking_uri`` does) would otherwise steer every later test's subprocesses."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
 @pytest.fixture
 def catalogue(tmp_path: Path) -> Path:
     """A task catalogue with the tiny task only."""

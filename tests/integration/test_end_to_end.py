@@ -16,7 +16,9 @@ from medarena.tasks import TaskCatalogue, load_task_data
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_baseline) -> None:  # type: ignore[no-untyped-def]
+def test_two_baselines_are_trained_scored_tracked_and_ranked(
+    arena: Arena, copy_baseline, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     cnn = arena.submit(copy_baseline("small-cnn"), "tiny-ct", trials=2, team="a")
     linear = arena.submit(copy_baseline("logistic-regression"), "tiny-ct", trials=2, team="b")
 
@@ -64,7 +66,9 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(arena: Arena, copy_
     # MLflow: a parent run per submission with test metrics, a nested run per trial with curves.
     import mlflow
 
-    mlflow.set_tracking_uri(arena.config.tracking_uri)
+    # Through the environment, restored after the test: mlflow.set_tracking_uri would export it
+    # to every later subprocess of the test session.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", arena.config.tracking_uri)
     runs = mlflow.search_runs(experiment_names=["medarena/tiny-ct"], output_format="pandas")
     parents = runs[runs["tags.mlflow.parentRunId"].isna()]
     children = runs[runs["tags.mlflow.parentRunId"].notna()]

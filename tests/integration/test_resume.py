@@ -126,7 +126,8 @@ def _slow_counting_setup(catalogue: Path, tmp_path: Path) -> tuple[Path, dict[st
     """The home and the environment of a command-line run on the catalogue."""
     home = tmp_path / "home"
     env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
-    env.pop("RAY_ADDRESS", None)
+    for inherited in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "MEDARENA_MLFLOW_TRACKING_URI"):
+        env.pop(inherited, None)
     return home, env
 
 

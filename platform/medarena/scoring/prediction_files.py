@@ -91,7 +91,7 @@ def read_case_list(path: Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "no such file")
-    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not lines:
         raise _fail(path, "the case list is empty", "list one case id per line")
     first = lines[0].split(",")[0].strip()
