@@ -49,7 +49,6 @@ def run_in_process(cls: type, data: Any, config: Any) -> InProcessResult:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from medarena.execution.supervisor import decode
     from medarena.metrics import get_metric
     from medarena.tasks.kinds import get_kind
 
@@ -79,7 +78,7 @@ def run_in_process(cls: type, data: Any, config: Any) -> InProcessResult:
                 )  # fmt: skip
             module.train()
             val = data.val_reference
-            predictions = decode(data, logits, spacing=val.spacing, origin=val.origin)
+            predictions = kind.decode_all(logits, spacing=val.spacing, origin=val.origin)
             value = kind.validation_scores(predictions, val, config.metrics)[config.metrics[0]]
             if state["epoch"] < 0 or info.better(value, state["best"]):
                 state.update(best=value, epoch=trainer.current_epoch, waited=0)

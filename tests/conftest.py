@@ -15,6 +15,9 @@ import pytest
 if TYPE_CHECKING:
     from medarena.arena import Arena, ArenaConfig
 
+# The pool checks ship in the package: pytest explains their failed asserts as it does a test's.
+pytest.register_assert_rewrite("medarena.testing.pool_checks")
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "submissions"
 CANARY = "MEDARENA_CANARY_DB_URL"

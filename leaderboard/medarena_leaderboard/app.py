@@ -29,7 +29,13 @@ from fastapi.templating import Jinja2Templates
 from medarena.store import Store
 from medarena.tasks import TaskCatalogue
 from medarena_leaderboard.svg import MISSING, ForestRow, curves_plot, forest_plot
-from medarena_leaderboard.views import ACTIVE_STATES, SPLIT_HASH_HELP, NotFoundError, Views
+from medarena_leaderboard.views import (
+    ACTIVE_STATES,
+    SPLIT_HASH_HELP,
+    NotFoundError,
+    Views,
+    board_rows,
+)
 
 HERE = Path(__file__).resolve().parent
 REFRESH_SECONDS = 5
@@ -146,7 +152,7 @@ def create_app(
             board = views.board(name)
         except NotFoundError as exc:
             return not_found(request, exc)
-        rows = board.records()
+        rows = board_rows(board)
         primary = board.primary
         forest = forest_plot(
             [
@@ -178,19 +184,17 @@ def create_app(
     @app.get("/submissions/{submission_id}", response_class=HTMLResponse, include_in_schema=False)
     def submission_page(request: Request, submission_id: int) -> HTMLResponse:
         try:
-            detail = views.submission_detail(submission_id)
+            shown = views.submission_page(submission_id)
         except NotFoundError as exc:
             return not_found(request, exc)
+        detail = shown.detail
         curves, why_no_curves = views.curves(detail)
-        primary = detail["scores"].get(detail["primary_metric"])
-        higher = primary["higher_is_better"] if primary else _higher(detail["primary_metric"])
-        best_trial = _best_trial(detail["trials"], higher_is_better=higher is not False)
         plot = (
             curves_plot(
                 curves,
                 metric=f"validation {detail['primary_metric']}",
-                higher_is_better=higher is not False,
-                highlight=best_trial,
+                higher_is_better=shown.higher_is_better,
+                highlight=shown.best_trial,
             )
             if curves
             else None
@@ -203,7 +207,7 @@ def create_app(
             refresh=REFRESH_SECONDS if detail["status"] in ACTIVE_STATES else None,
             curves=plot,
             why_no_curves=why_no_curves,
-            best_trial=best_trial,
+            best_trial=shown.best_trial,
             split_help=SPLIT_HASH_HELP,
         )
 
@@ -226,7 +230,7 @@ def create_app(
     def api_leaderboard(name: str) -> list[dict[str, Any]]:
         """The ranked rows of a task (as ``medarena leaderboard NAME --format json``)."""
         try:
-            return views.board(name).records()
+            return board_rows(views.board(name))
         except NotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
@@ -253,25 +257,6 @@ def create_app(
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
     return app
-
-
-def _higher(metric: str) -> bool | None:
-    from medarena.exceptions import UserError
-    from medarena.metrics import get_metric
-
-    try:
-        return get_metric(metric).higher_is_better
-    except UserError:
-        return None
-
-
-def _best_trial(trials: list[dict[str, Any]], *, higher_is_better: bool) -> int | None:
-    scored = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
-    if not scored:
-        return None
-    pick = max if higher_is_better else min
-    number: int = pick(scored, key=lambda t: t["value"])["number"]
-    return number
 
 
 def app_from_settings() -> FastAPI:

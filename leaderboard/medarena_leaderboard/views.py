@@ -6,7 +6,6 @@ render them, so both always say the same thing. Nothing here imports ray, torch 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,12 +14,13 @@ import pandas as pd
 
 from medarena.exceptions import PlatformError, UserError
 from medarena.metrics import MetricInfo, get_metric
-from medarena.scoring.ranking import leaderboard, leaderboard_records
-from medarena.store import Status, Store, SubmissionRow
+from medarena.numbers import missing_to_none, strict_json
+from medarena.scoring.boards import Board, load_board
+from medarena.store import ACTIVE, Store, StoredSubmission, StoredTrial, best_trial
 from medarena.tasks import TaskCatalogue, TaskSpec
 
 Curve = list[tuple[int, float]]
-ACTIVE_STATES = frozenset(Status.ACTIVE)  # queued, running, cancelling: the page refreshes
+ACTIVE_STATES = ACTIVE  # queued, running, cancelling: the page refreshes
 
 SPLIT_HASH_HELP = (
     "The hash of the task's data and its fixed train/validation/test split. Every score is "
@@ -40,17 +40,21 @@ class NotFoundError(LookupError):
     """A task or submission that does not exist; the message says which ones do."""
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def metric_json(info: MetricInfo) -> dict[str, Any]:
     return {
         "name": info.name,
         "title": info.title,
         "higher_is_better": info.higher_is_better,
-        "range": [_finite(info.range[0]), _finite(info.range[1])],
+        "range": strict_json(list(info.range)),
     }
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """A metric's direction; ``None`` for a metric the registry does not know."""
+    try:
+        return get_metric(metric).higher_is_better
+    except UserError:
+        return None
 
 
 def _iso(value: Any) -> str | None:
@@ -66,28 +70,22 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
-@dataclass
-class Board:
-    """A task's spec and ranked leaderboard (its current version)."""
+def board_rows(board: Board) -> list[dict[str, Any]]:
+    """A leaderboard's JSON rows as the API serves them: the command line's, with ISO times."""
+    rows = board.records()
+    for row in rows:
+        row["finished_at"] = _iso(pd.Timestamp(row["finished_at"]))
+    return rows
 
-    spec: TaskSpec
-    metrics: list[MetricInfo]
-    frame: pd.DataFrame
-    split_hash: str | None
 
-    @property
-    def primary(self) -> MetricInfo:
-        return self.metrics[0]
+@dataclass(frozen=True, slots=True)
+class SubmissionPage:
+    """What a submission's page shows: its detail (as the API returns it), the best trial's
+    number (drawn bold) and the primary metric's direction."""
 
-    def records(self) -> list[dict[str, Any]]:
-        rows = leaderboard_records(self.frame, [m.name for m in self.metrics])
-        for row in rows:
-            row["finished_at"] = _iso(pd.Timestamp(row["finished_at"]))
-        return rows
-
-    def best(self) -> float | None:
-        records = self.records()
-        return records[0][self.primary.name] if records else None
+    detail: dict[str, Any]
+    best_trial: int | None
+    higher_is_better: bool
 
 
 class Views:
@@ -105,17 +103,7 @@ class Views:
         return self.catalogue.get(name)
 
     def board(self, name: str) -> Board:
-        spec = self.spec(name)
-        metrics = [get_metric(m) for m in spec.metrics.names]
-        task_id = self.store.task_id(spec.name, spec.version)
-        task = self.store.task(task_id) if task_id is not None else None
-        frame = self.store.scores_frame(task_id) if task_id is not None else None
-        return Board(
-            spec=spec,
-            metrics=metrics,
-            frame=leaderboard(frame, metrics=metrics),
-            split_hash=task.split_hash if task is not None else None,
-        )
+        return load_board(self.store, self.spec(name))
 
     def task_summaries(self) -> list[dict[str, Any]]:
         """Every task in the catalogue with its number of ranked entries and best value; a
@@ -159,7 +147,7 @@ class Views:
             "submissions": len(board.frame),
         }
 
-    def _row(self, submission_id: int) -> SubmissionRow:
+    def _row(self, submission_id: int) -> StoredSubmission:
         row = self.store.submission(submission_id)
         if row is None:
             raise NotFoundError(
@@ -173,12 +161,26 @@ class Views:
         self._row(submission_id)
         frame = self.store.case_scores(submission_id)
         return [
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+            {k: missing_to_none(v) for k, v in rec.items()}
             for rec in frame.to_dict(orient="records")
         ]
 
     def submission_detail(self, submission_id: int) -> dict[str, Any]:
         """Status, progress, scores, best parameters and trials of a submission."""
+        return self._detail(submission_id)[0]
+
+    def submission_page(self, submission_id: int) -> SubmissionPage:
+        """The detail of a submission, with its best trial and its metric's direction."""
+        detail, trials = self._detail(submission_id)
+        higher = higher_is_better(detail["primary_metric"]) is not False
+        best = best_trial(trials, higher_is_better=higher)
+        return SubmissionPage(
+            detail=detail,
+            best_trial=None if best is None else best.number,
+            higher_is_better=higher,
+        )
+
+    def _detail(self, submission_id: int) -> tuple[dict[str, Any], list[StoredTrial]]:
         row = self._row(submission_id)
         task = self.store.task(row.task_id)
         assert task is not None  # a foreign key
@@ -198,6 +200,7 @@ class Views:
                 "ci": [score.ci_low, score.ci_high],
                 "split_hash": score.split_hash,
             }
+        stored_trials = self.store.trials(submission_id)
         trials = [
             {
                 "number": t.number,
@@ -210,9 +213,9 @@ class Views:
                 "fit_seconds": t.fit_seconds,
                 "error": t.error,
             }
-            for t in self.store.trials(submission_id)
+            for t in stored_trials
         ]
-        return {
+        detail: dict[str, Any] = {
             "id": row.id,
             "task": task.name,
             "task_version": task.version,
@@ -237,6 +240,7 @@ class Views:
             "wall_seconds": row.wall_seconds,
             "error": row.error,
         }
+        return detail, stored_trials
 
     def curves(self, detail: dict[str, Any]) -> tuple[dict[int, Curve], str]:
         """The submission's validation curves of its primary metric, and why there are none

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
+import optuna
 import pytest
 from spy import YAML, spy_report, spy_source
 
@@ -12,17 +14,48 @@ from conftest import CANARY
 from medarena.arena import Arena
 from medarena.exceptions import SubmissionError, TrialError
 from medarena.tasks import TaskCatalogue, load_task_data
+from medarena.testing import write_boring_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+
+def _time_trial_jobs(monkeypatch: pytest.MonkeyPatch) -> list[dict[int, list[float]]]:
+    """Spans of the trial jobs on the pool, one dict per sweep (append one before each):
+    trial number -> [submitted, result collected], in ``time.perf_counter`` seconds."""
+    from medarena.execution import TrialJob, TrialResult, WorkerPool
+
+    spans: list[dict[int, list[float]]] = []
+    submit, next_result = WorkerPool.submit, WorkerPool.next_result
+
+    def is_trial(job: TrialJob) -> bool:
+        return not job.dry_run and job.weights is None
+
+    def timed_submit(pool: WorkerPool, job: TrialJob) -> None:
+        if is_trial(job):
+            spans[-1][job.key] = [time.perf_counter()]
+        submit(pool, job)
+
+    def timed_next_result(pool: WorkerPool, timeout: float | None = None) -> TrialResult | None:
+        result = next_result(pool, timeout)
+        if result is not None and is_trial(result.job):
+            spans[-1][result.job.key].append(time.perf_counter())
+        return result
+
+    monkeypatch.setattr(WorkerPool, "submit", timed_submit)
+    monkeypatch.setattr(WorkerPool, "next_result", timed_next_result)
+    return spans
 
 
 def test_two_baselines_are_trained_scored_tracked_and_ranked(
     arena: Arena, copy_baseline, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
+    spans = _time_trial_jobs(monkeypatch)
+    spans.append({})
     cnn = arena.submit(copy_baseline("small-cnn"), "tiny-ct", trials=2, team="a")
+    spans.append({})
     linear = arena.submit(copy_baseline("logistic-regression"), "tiny-ct", trials=2, team="b")
 
-    for result in (cnn, linear):
+    for result, on_pool in zip((cnn, linear), spans, strict=True):
         assert len(result.trials) == 2
         assert all(t.state == "complete" for t in result.trials)
         assert result.scores["auc"].value > 0.6
@@ -32,7 +65,17 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(
             <= result.scores["auc"].ci_high
         )
         assert 0.0 <= result.scores["accuracy"].value <= 1.0
-        # Two workers fit in parallel: the sweep takes at least its longest fit, at most the sum.
+        # Two workers fit in parallel. Each fit happens within its job's time on the pool; the
+        # two jobs were on the workers at the same time, so the trials took at most (less than)
+        # the sum of their times, and the sweep at least its longest fit.
+        assert sorted(on_pool) == [0, 1] and all(len(s) == 2 for s in on_pool.values())
+        for trial in result.trials:
+            start, end = on_pool[trial.number]
+            assert trial.outcome.fit_seconds < end - start
+        (a_start, a_end), (b_start, b_end) = on_pool.values()
+        assert max(a_start, b_start) < min(a_end, b_end), on_pool  # they overlapped
+        wall = max(a_end, b_end) - min(a_start, b_start)
+        assert wall < (a_end - a_start) + (b_end - b_start)
         assert max(t.outcome.fit_seconds for t in result.trials) < result.sweep_seconds
 
     # Per-case values are kept for every test case; their mean is the aggregate.
@@ -51,10 +94,15 @@ def test_two_baselines_are_trained_scored_tracked_and_ranked(
 
     # The Optuna study lives in its own database, not the leaderboard's.
     state = Path(arena.config.db_url.removeprefix("sqlite:///")).parent
-    studies = sqlite3.connect(state / "studies.db")
-    assert studies.execute("select count(*) from trials where state = 'COMPLETE'").fetchone() == (
-        4,
-    )
+    studies = f"sqlite:///{state / 'studies.db'}"
+    complete = [
+        trial
+        for name in optuna.get_all_study_names(storage=studies)
+        for trial in optuna.load_study(study_name=name, storage=studies).get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+        )
+    ]
+    assert len(complete) == 4
     tables = {
         r[0]
         for r in sqlite3.connect(state / "leaderboard.db").execute(
@@ -147,35 +195,35 @@ def test_validation_and_test_data_never_reach_a_training_sandbox(
     assert not [name for name in report["env"] if name.startswith(platform)]
 
 
-LINEAR = """\
-import torch
-from torch import nn
-from torch.nn import functional as F
-import lightning.pytorch as pl
+WRONG_SHAPE = """
+    from torch.nn import functional as F
+    from boring import Boring
 
+    class WrongShape(Boring):
+        def forward(self, x):
+            return super().forward(x)[:, :2]
 
-class Linear(pl.LightningModule):
-    def __init__(self, num_classes, input_shape):
-        super().__init__()
-        self.linear = nn.Linear(int(torch.tensor(input_shape).prod()), num_classes)
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return F.cross_entropy(self.linear(x.flatten(1)), y)
+"""
 
-    def forward(self, x):
-        return self.linear(x.flatten(1))
+BREAKS = """
+    from boring import Boring
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
+    class Breaks(Boring):
+        def training_step(self, batch, batch_idx):
+            if self.current_epoch >= 1:
+                raise ValueError("boom in epoch 1")
+            return super().training_step(batch, batch_idx)
 """
 
 
-def test_a_failing_dry_run_writes_nothing(arena: Arena, make_submission) -> None:  # type: ignore[no-untyped-def]
-    model = LINEAR.replace(
-        "return self.linear(x.flatten(1))", "return self.linear(x.flatten(1))[:, :2]"
-    ).replace("F.cross_entropy(self(x), y)", "F.cross_entropy(self.linear(x.flatten(1)), y)")
-    folder = make_submission("wrong-shape", "name: wrong\nentry_point: model.py:Linear\n", model)
+def test_a_failing_dry_run_writes_nothing(arena: Arena, tmp_path: Path) -> None:
+    folder = write_boring_submission(
+        tmp_path / "wrong-shape", name="wrong", variant=WRONG_SHAPE, entry_class="WrongShape",
+        search_space={},
+    )  # fmt: skip
     with pytest.raises(
         SubmissionError, match=r"(?s)dry run.*logits of shape \(batch, num_classes\)"
     ):
@@ -185,14 +233,10 @@ def test_a_failing_dry_run_writes_nothing(arena: Arena, make_submission) -> None
     assert task_id is not None and arena.store.submissions(task_id) == []
 
 
-def test_every_trial_failing_marks_the_submission_failed(arena: Arena, make_submission) -> None:  # type: ignore[no-untyped-def]
-    model = LINEAR.replace(
-        "        x, y = batch\n",
-        "        x, y = batch\n"
-        "        if self.current_epoch >= 1:\n"
-        "            raise ValueError('boom in epoch 1')\n",
+def test_every_trial_failing_marks_the_submission_failed(arena: Arena, tmp_path: Path) -> None:
+    folder = write_boring_submission(
+        tmp_path / "breaks", name="breaks", variant=BREAKS, entry_class="Breaks", search_space={}
     )
-    folder = make_submission("breaks", "name: breaks\nentry_point: model.py:Linear\n", model)
     with pytest.raises(
         TrialError, match=r"(?s)every trial failed.*model\.py.*ValueError: boom in epoch 1"
     ):

@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
 
     try:
         result = arena.submit(folder, "tiny-ct", trials=4, on_stage=on_stage)
-        pool = next(iter(arena._tasks.values())).pool
+        pool = arena.tasks.pools[0]
         print(json.dumps({
             "nodes": sorted(n.node_id for n in cluster.list_all_nodes()),
             "pool_nodes": sorted(pool.node_ids),

@@ -3,59 +3,49 @@ pruning board, weak trials stop early, and the sweep still finishes its budget."
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+import optuna
 import pytest
 
 from conftest import TINY_TASK, arena_config
 from medarena.arena import Arena
+from medarena.testing import write_boring_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 # "bad" configurations rank the classes backwards, so their validation AUC stays below 0.5.
-MODEL = """\
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-import lightning.pytorch as pl
+SOMETIMES = """
+    from torch.nn import functional as F
+    from boring import Boring
 
+    class Sometimes(Boring):
+        def __init__(self, num_classes, input_shape, quality="good"):
+            super().__init__(num_classes, input_shape)
+            self.bad = quality == "bad"
 
-class Sometimes(pl.LightningModule):
-    def __init__(self, num_classes, input_shape, quality="good"):
-        super().__init__()
-        self.bad = quality == "bad"
-        self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
+        def forward(self, x):
+            logits = super().forward(x)
+            return -logits if self.bad else logits
 
-    def forward(self, x):
-        logits = self.linear(x.flatten(1))
-        return -logits if self.bad else logits
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self.linear(x.flatten(1)), y)
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=0.01)
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return F.cross_entropy(self.linear(x.flatten(1)), y)
 """
 
 
-def test_the_median_pruner_stops_weak_trials(
-    ray_cluster: None,
-    make_submission,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-) -> None:
+def test_the_median_pruner_stops_weak_trials(ray_cluster: None, tmp_path: Path) -> None:
     catalogue = tmp_path / "tasks"
     (catalogue / "tiny-ct").mkdir(parents=True)
     task = TINY_TASK.replace("patience: 3,", "patience: 8, pruner: median,")
     assert "pruner: median" in task
-    (catalogue / "tiny-ct" / "task.yaml").write_text(task)
-    folder = make_submission(
-        "sometimes",
-        "name: sometimes\nentry_point: model.py:Sometimes\n"
-        "search_space:\n  quality: {type: categorical, choices: [good, bad]}\n",
-        MODEL,
+    (catalogue / "tiny-ct" / "task.yaml").write_text(task, encoding="utf-8")
+    folder = write_boring_submission(
+        tmp_path / "sometimes",
+        name="sometimes",
+        variant=SOMETIMES,
+        entry_class="Sometimes",
+        search_space={"quality": {"type": "categorical", "choices": ["good", "bad"]}},
     )
     state = tmp_path / "state"
     arena = Arena(arena_config(catalogue, state))
@@ -77,9 +67,11 @@ def test_the_median_pruner_stops_weak_trials(
     rows = arena.store.trials(result.submission_id)
     assert sorted(r.number for r in rows if r.state == "pruned") == [t.number for t in pruned]
     assert arena.store.progress(result.submission_id)["pruned"] == len(pruned)
-    studies = sqlite3.connect(state / "studies.db")
-    optuna_pruned = studies.execute("select number from trials where state = 'PRUNED'").fetchall()
-    assert sorted(n for (n,) in optuna_pruned) == [t.number for t in pruned]
-    # The curves reached the SQL study too.
-    (curves,) = studies.execute("select count(*) from trial_intermediate_values").fetchone()
-    assert curves >= sum(t.outcome.epochs for t in result.trials)
+    row = arena.store.submission(result.submission_id)
+    assert row is not None
+    study = optuna.load_study(study_name=row.study_name, storage=arena.config.study_url)
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    optuna_pruned = [t.number for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert optuna_pruned == [t.number for t in pruned]
+    # The curves reached the SQL study too: every epoch of every trial (one driver asked them all).
+    assert [len(t.intermediate_values) for t in trials] == [t.outcome.epochs for t in result.trials]

@@ -1,6 +1,7 @@
 """The submission queue: states in the store, fair sharing of one pool between concurrent
 submissions, and cancellation of queued and running submissions, with real Ray, Optuna and
-SQLite."""
+SQLite. The scheduling logic alone (who gets each worker, what a cancellation stops) is tested
+on a fake pool in tests/unit/tuning/test_fair_share.py and test_cancellation.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from typer.testing import CliRunner
 
@@ -21,8 +23,9 @@ from medarena.arena import Arena
 from medarena.cli import app
 from medarena.exceptions import UserError
 from medarena.store import Status, Store
+from medarena.testing import write_boring_submission
 
-# A linear model whose trials sleep EPOCH_SLEEP_S per epoch, except trial 0 (training seed 0),
+# The boring model, whose trials sleep EPOCH_SLEEP_S per epoch, except trial 0 (training seed 0),
 # which is fast. The dry run does not sleep.
 EPOCH_SLEEP_S = 10
 STOPPED_WITHIN_S = 30
@@ -30,43 +33,26 @@ STOPPED_WITHIN_S = 30
 finish (at least 4 epochs with patience 3: 40 s), with room for a loaded machine (12 s was seen
 under load against an earlier 10 s bound)."""
 
-SLEEPY = """\
-import time
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-import lightning.pytorch as pl
+SLEEPY = """
+    import time
+    import torch
+    from boring import Boring
 
+    class Sleepy(Boring):
+        def __init__(self, num_classes, input_shape, lr=0.01):
+            super().__init__(num_classes, input_shape, lr=lr)
+            self.seed = torch.initial_seed()
 
-class Sleepy(pl.LightningModule):
-    def __init__(self, num_classes, input_shape, lr=0.01):
-        super().__init__()
-        self.save_hyperparameters()
-        self.seed = torch.initial_seed()
-        self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
-
-    def forward(self, x):
-        return self.linear(x.flatten(1))
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def on_train_epoch_end(self):
-        if not self.trainer.fast_dev_run and self.seed != 0:
-            time.sleep({sleep})
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        def on_train_epoch_end(self):
+            if not self.trainer.fast_dev_run and self.seed != 0:
+                time.sleep({sleep})
 """
 
-SLEEPY_YAML = """\
-name: sleepy
-entry_point: model.py:Sleepy
-search_space:
-  lr: {type: float, low: 0.001, high: 0.1, log: true}
-"""
+
+def _sleepy(folder: Path) -> Path:
+    """The boring submission, searched over ``lr``, sleeping as SLEEPY says."""
+    variant = SLEEPY.format(sleep=EPOCH_SLEEP_S)
+    return write_boring_submission(folder, name="sleepy", variant=variant, entry_class="Sleepy")
 
 
 @pytest.mark.slow
@@ -143,12 +129,11 @@ def test_two_queued_submissions_share_the_workers_and_their_states_show_in_the_s
 @pytest.mark.ray
 def test_cancelling_a_queued_and_a_running_submission(
     arena: Arena,
-    make_submission,  # type: ignore[no-untyped-def]
     copy_baseline,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
     waiting = arena.enqueue(copy_baseline("logistic-regression"), "tiny-ct", trials=2)
-    folder = make_submission("sleepy", SLEEPY_YAML, SLEEPY.format(sleep=EPOCH_SLEEP_S))
+    folder = _sleepy(tmp_path / "sleepy")
     sleepy = arena.enqueue(folder, "tiny-ct", trials=6, team="sleepy")
 
     # A queued submission is cancelled at once and never runs.
@@ -191,8 +176,8 @@ def test_cancelling_a_queued_and_a_running_submission(
     assert arena.leaderboard("tiny-ct").empty  # no score, no leaderboard row
     assert arena.store.progress(sleepy)["done"] == 1
 
-    studies = sqlite3.connect(arena.config.study_url.removeprefix("sqlite:///"))
-    states = dict(studies.execute("select number, state from trials").fetchall())
+    study = optuna.load_study(study_name=row.study_name, storage=arena.config.study_url)
+    states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
     assert states[0] == "COMPLETE" and {states[1], states[2]} == {"FAIL"}
 
     never = arena.store.submission(waiting)

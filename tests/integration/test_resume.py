@@ -12,53 +12,47 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 
 from conftest import arena_config
 from medarena.arena import Arena
+from medarena.testing import write_boring_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-# A linear model that sleeps a little per epoch so that a sweep can be caught in the middle.
+# The boring model, sleeping a little per epoch so that a sweep can be caught in the middle.
 # (Every finished training is logged to MLflow before the study hears of it, so MLflow's nested
 # runs count the trainings: the sandboxed model cannot leave marks outside.)
-COUNTING = """\
-import time
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-import lightning.pytorch as pl
+COUNTING = """
+    import time
+    from boring import Boring
 
+    class Counting(Boring):
+        def __init__(self, num_classes, input_shape, lr=0.01, l2=1e-4):
+            super().__init__(num_classes, input_shape, lr=lr)
+            self.l2 = l2
 
-class Counting(pl.LightningModule):
-    def __init__(self, num_classes, input_shape, lr=0.01, l2=1e-4):
-        super().__init__()
-        self.save_hyperparameters()
-        self.linear = nn.Linear(int(np.prod(input_shape)), num_classes)
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            return loss + self.l2 * self.linear.weight.pow(2).sum()
 
-    def forward(self, x):
-        return self.linear(x.flatten(1))
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y) + self.hparams.l2 * self.linear.weight.pow(2).sum()
-
-    def on_train_epoch_end(self):
-        if not self.trainer.fast_dev_run:
-            time.sleep({sleep})
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        def on_train_epoch_end(self):
+            if not self.trainer.fast_dev_run:
+                time.sleep({sleep})
 """
 
-YAML = """\
-name: counting
-entry_point: model.py:Counting
-search_space:
-  lr: {type: float, low: 0.001, high: 0.1, log: true}
-  l2: {type: float, low: 1.0e-6, high: 1.0e-2, log: true}
-"""
+SEARCH_SPACE = {
+    "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+    "l2": {"type": "float", "low": 1.0e-6, "high": 1.0e-2, "log": True},
+}
+
+
+def _counting(folder: Path, *, sleep: float) -> Path:
+    return write_boring_submission(
+        folder, name="counting", variant=COUNTING.format(sleep=sleep), entry_class="Counting",
+        search_space=SEARCH_SPACE,
+    )  # fmt: skip
 
 
 def _trainings(home: Path) -> dict[int, int]:
@@ -72,12 +66,9 @@ def _trainings(home: Path) -> dict[int, int]:
 
 
 def test_the_same_seed_gives_the_same_configurations_and_scores(
-    ray_cluster: None,
-    catalogue: Path,
-    make_submission,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
+    ray_cluster: None, catalogue: Path, tmp_path: Path
 ) -> None:
-    folder = make_submission("counting", YAML, COUNTING.format(sleep=0))
+    folder = _counting(tmp_path / "counting", sleep=0)
     results = []
     for run in ("a", "b"):
         arena = Arena(arena_config(catalogue, tmp_path / run))
@@ -149,13 +140,10 @@ def _kill_after_its_first_trial(process: subprocess.Popen[str], db: Path) -> lis
 
 
 def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
-    ray_cluster: None,
-    catalogue: Path,
-    make_submission,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
+    ray_cluster: None, catalogue: Path, tmp_path: Path
 ) -> None:
     home, env = _slow_counting_setup(catalogue, tmp_path)
-    folder = make_submission("counting", YAML, COUNTING.format(sleep=0.3))
+    folder = _counting(tmp_path / "counting", sleep=0.3)
     driver = _medarena(
         "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--format", "json",
         env=env, start_new_session=True,
@@ -177,9 +165,10 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     # Trials recorded before the kill were not trained again: each trial finished exactly once
     # (a trial in flight at the kill never finished, so it was not logged).
     assert _trainings(home) == {n: 1 for n in range(4)}
-    studies = sqlite3.connect(home / "studies.db")
-    states = studies.execute("select number, state from trials order by number").fetchall()
-    assert states == [(n, "COMPLETE") for n in range(4)]
+    studies = f"sqlite:///{home / 'studies.db'}"
+    (name,) = optuna.get_all_study_names(storage=studies)
+    trials = optuna.load_study(study_name=name, storage=studies).get_trials(deepcopy=False)
+    assert sorted((t.number, t.state.name) for t in trials) == [(n, "COMPLETE") for n in range(4)]
 
     # The same result as an uninterrupted run of the same submission.
     arena = Arena(arena_config(catalogue, tmp_path / "uninterrupted"))
@@ -194,13 +183,10 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
 
 
 def test_a_queue_worker_takes_over_the_submission_of_a_worker_that_was_killed(
-    ray_cluster: None,
-    catalogue: Path,
-    make_submission,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
+    ray_cluster: None, catalogue: Path, tmp_path: Path
 ) -> None:
     home, env = _slow_counting_setup(catalogue, tmp_path)
-    folder = make_submission("counting", YAML, COUNTING.format(sleep=0.3))
+    folder = _counting(tmp_path / "counting", sleep=0.3)
     queued = _medarena(
         "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--queue", env=env
     )  # fmt: skip

@@ -13,38 +13,26 @@ from medarena.execution.supervisor import Supervisor
 from medarena.sandbox import SandboxLimits
 from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, load_task_data
+from medarena.testing import write_boring_submission
 from medarena.tuning.sweep import base_config
 
 pytestmark = pytest.mark.slow
 
-SLOW = """\
-import time
-import torch
-from torch import nn
-from torch.nn import functional as F
-import lightning.pytorch as pl
+SLOW = """
+    import time
+    from boring import Boring
 
-
-class Slow(pl.LightningModule):
-    def __init__(self, num_classes, input_shape):
-        super().__init__()
-        self.linear = nn.Linear(int(torch.tensor(input_shape).prod()), num_classes)
-
-    def forward(self, x):
-        return self.linear(x.flatten(1))
-
-    def training_step(self, batch, batch_idx):
-        time.sleep(0.05)
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.05)
+    class Slow(Boring):
+        def training_step(self, batch, batch_idx):
+            time.sleep(0.05)
+            return super().training_step(batch, batch_idx)
 """
 
 
-def test_time_limit_stops_a_long_trial(catalogue: Path, make_submission) -> None:  # type: ignore[no-untyped-def]
-    folder = make_submission("slow", "name: slow\nentry_point: model.py:Slow\n", SLOW)
+def test_time_limit_stops_a_long_trial(catalogue: Path, tmp_path: Path) -> None:
+    folder = write_boring_submission(
+        tmp_path / "slow", name="slow", variant=SLOW, entry_class="Slow", search_space={}
+    )
     spec = TaskCatalogue(catalogue).get("tiny-ct")
     data = load_task_data(spec).worker_data()
     bundle = load_submission(folder)

@@ -17,8 +17,6 @@ from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, load_task_data
 from medarena.tuning.sweep import base_config, dry_run_job
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def no_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,6 +30,7 @@ def test_without_a_sandbox_submitted_code_is_refused(catalogue: Path, no_sandbox
         supervisor.Supervisor(data, limits=SandboxLimits())
 
 
+@pytest.mark.slow  # it trains
 def test_allowed_unsandboxed_runs_are_marked(catalogue: Path, no_sandbox: None) -> None:
     spec = TaskCatalogue(catalogue).get("tiny-ct")
     data = load_task_data(spec).worker_data()

@@ -137,3 +137,33 @@ def test_commands_close_the_arena_or_store_they_open(  # type: ignore[no-untyped
         mine = [x for x in opened if isinstance(x, Arena)] or opened
         assert mine, args
         assert all(any(c is x for c in closed) for x in mine), args
+
+
+@pytest.mark.parametrize("command", ["progress", "cancel"])
+def test_an_unknown_submission_is_a_users_error(env: dict[str, str], command: str) -> None:
+    result = runner.invoke(app, [command, "99"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "there is no submission 99" in result.output
+
+
+def test_stdout_carries_only_the_results_while_a_command_runs(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What else prints to stdout during a command (Ray's notes about its workers come from a
+    thread at any time) goes to stderr: ``--format json`` stays parseable."""
+    import sys
+
+    from medarena.store import Store
+
+    queue = Store.queue
+
+    def chatty_queue(self: Store):  # type: ignore[no-untyped-def]
+        print("(raylet) A worker died or was killed while executing a task")
+        sys.stdout.write("more noise\n")
+        return queue(self)
+
+    monkeypatch.setattr(Store, "queue", chatty_queue)
+    result = runner.invoke(app, ["queue", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+    assert "(raylet) A worker died" in result.stderr and "more noise" in result.stderr

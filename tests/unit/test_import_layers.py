@@ -23,17 +23,17 @@ WEB_APP = "medarena_leaderboard"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Under every layer; these import each other freely (but never in a cycle). "medarena" is
     # the package's own __init__.
-    ("medarena", "exceptions", "settings", "yamlfile", "schema_lock"),
+    ("medarena", "exceptions", "settings", "yamlfile", "schema_lock", "numbers"),
     ("metrics", "sandbox", "tasks"),
     ("submissions", "store", "tracking", "execution"),
-    ("tuning", "scoring"),
+    ("tuning", "scoring", "testing"),
     ("arena",),
     ("cli", "__main__", WEB_APP),
 )
 LAYER_OF = {component: n for n, layer in enumerate(LAYERS) for component in layer}
 
 SIBLINGS: dict[tuple[str, str], str] = {
-    ("tasks", "metrics"): "tasks' kinds use metrics for validation",
+    ("tasks", "metrics"): "tasks' kinds use metrics to score",
     ("tasks", "sandbox"): "a task's budget holds its sandbox limits",
     ("cli", WEB_APP): "`medarena serve` runs the web app",
     ("__main__", "cli"): "`python -m medarena` runs the command line",
@@ -42,7 +42,11 @@ SIBLINGS: dict[tuple[str, str], str] = {
 
 ONLY_IMPORTERS = {"ray": {"execution"}, "mlflow": {"tracking"}}
 """Third-party packages that one component alone imports."""
-NO_RAY = ("medarena.execution.supervisor",)
+NO_RAY = (
+    "medarena.execution.supervisor",
+    "medarena.execution.outputs",
+    "medarena.execution.trials",
+)
 """The trusted side of every job: it runs inside a Ray actor but never imports ray itself."""
 WEB_APP_NEVER = ("ray", "medarena.execution", "medarena.tuning")
 """What the web app never imports, directly or through the modules it imports."""

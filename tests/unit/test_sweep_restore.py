@@ -1,16 +1,16 @@
 """A sweep continued after its driver died, stepped by hand with made-up results (no Ray, no
 training): the same trial numbers, parameters, seeds and study states as an uninterrupted run.
 
-The slow, end-to-end version (a real driver killed with SIGKILL) is
-tests/integration/test_resume.py.
+The same through run_sweep on a fake pool: tests/unit/tuning/test_sweep_resume.py. The slow,
+end-to-end version (a real driver killed with SIGKILL) is tests/integration/test_resume.py.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 from conftest import BASELINES
@@ -78,23 +78,15 @@ class _Driver:
 
 
 def _study(path: Path) -> dict[str, list[Any]]:
-    with sqlite3.connect(path) as conn:
-        return {
-            "states": conn.execute("select number, state from trials order by number").fetchall(),
-            "values": conn.execute(
-                "select number, value from trials join trial_values using (trial_id) "
-                "order by number"
-            ).fetchall(),
-            "params": conn.execute(
-                "select number, param_name, param_value from trials "
-                "join trial_params using (trial_id) order by number, param_name"
-            ).fetchall(),
-            "curved": sorted(
-                {n for (n,) in conn.execute(
-                    "select number from trials join trial_intermediate_values using (trial_id)"
-                )}
-            ),
-        }  # fmt: skip
+    """What the study holds, read through Optuna's API."""
+    study = optuna.load_study(study_name="sweep", storage=f"sqlite:///{path}")
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    return {
+        "states": [(t.number, t.state.name) for t in trials],
+        "values": [(t.number, t.value) for t in trials if t.value is not None],
+        "params": [(t.number, t.params) for t in trials],
+        "curved": [t.number for t in trials if t.intermediate_values],
+    }
 
 
 @pytest.fixture

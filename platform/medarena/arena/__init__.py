@@ -6,8 +6,10 @@ trial's test predictions against the hidden labels, and records everything in th
 MLflow. A failure after the submission was recorded marks it failed; nothing is lost or left
 half-written on the leaderboard.
 
-``_arena`` holds :class:`Arena` (submit, resume, the queue worker, leaderboards), ``_records``
-what a submission leaves behind, ``_run`` the values passed between them.
+``_arena`` holds :class:`Arena`, the facade (submit, resume, enqueue, cancel, leaderboards), over
+``_tasks`` (each task's data and worker pool), ``_records`` (what a submission leaves behind),
+``_heartbeat`` (the stamps of the submissions this process drives) and ``scheduler`` (the queue
+worker); ``_run`` holds the values passed between them.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from medarena.arena._run import CANCELLED, Run, SubmissionResult, TrialCallback, error_text
 from medarena.exceptions import PlatformError
-from medarena.store.models import Status
+from medarena.store import Status, TrialState
 from medarena.tasks import TaskData, TaskSpec
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from medarena.store import Store
     from medarena.submissions import SubmissionBundle
     from medarena.tuning import SweepProgress, SweepResult, TrialRecord
-    from medarena.tuning.sweep import TrialState
+    from medarena.tuning.sweep import TrialState as SweepState
 
 
 class Records:
@@ -57,7 +57,7 @@ class Records:
         for row in self.store.trials(submission_id):
             path = self.weights_path(submission_id, row.number)
             outcome = TrialOutcome(
-                ok=row.state == "complete",
+                ok=row.state is TrialState.COMPLETE,
                 best_value=math.nan if row.value is None else row.value,
                 best_epoch=row.best_epoch,
                 epochs=row.epochs,
@@ -65,11 +65,11 @@ class Records:
                 error=row.error,
                 weights=path.read_bytes() if path.exists() else None,
             )
-            state: TrialState = (
+            state: SweepState = (
                 "complete"
-                if row.state == "complete"
+                if row.state is TrialState.COMPLETE
                 else "pruned"
-                if row.state == "pruned"
+                if row.state is TrialState.PRUNED
                 else "failed"
             )
             records[row.number] = TrialRecord(
@@ -146,7 +146,7 @@ class Records:
     def cancelled(self, run: Run) -> None:
         self.store.finish_submission(run.submission_id, status=Status.CANCELLED, error=CANCELLED)
         run.tracker.finish_submission(
-            run.parent, metrics={}, tags={"status": Status.CANCELLED}, failed=True
+            run.parent, metrics={}, tags={"status": Status.CANCELLED.value}, failed=True
         )
 
     def scored(self, run: Run, sweep: SweepResult, scored: Scores) -> SubmissionResult:

@@ -18,6 +18,7 @@ import os
 import typer
 
 from medarena.cli.commands import boards, evaluation, serve, submissions, tasks
+from medarena.cli.render import results_only_on_stdout
 from medarena.settings import OWNER_ONLY_UMASK
 
 __all__ = ["app", "main"]
@@ -27,6 +28,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _results_only_on_stdout(ctx: typer.Context) -> None:
+    """(every command) stdout carries the command's results only; see render."""
+    ctx.with_resource(results_only_on_stdout())
+
+
 tasks_app = typer.Typer(help="The task catalogue.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 

@@ -42,7 +42,7 @@ def errors(settings: Settings) -> Iterator[None]:
         raise typer.Exit(130) from None
     except Exception:
         path = log_file(settings)
-        handler = logging.FileHandler(path)
+        handler = logging.FileHandler(path, encoding="utf-8")
         log.addHandler(handler)
         log.exception("unexpected error in: %s", " ".join(sys.argv))
         log.removeHandler(handler)

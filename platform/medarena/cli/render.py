@@ -1,7 +1,8 @@
 """What the commands print: tables, progress bars, and results shaped as JSON.
 
-Results and tables go to standard output (``console``); progress bars and events to standard
-error (``err_console``), so that ``--format json`` output stays clean to pipe.
+Results and tables go to standard output (``console``, :func:`echo`); progress bars and events to
+standard error (``err_console``), and so does anything else printed while a command runs
+(:func:`results_only_on_stdout`), so that ``--format json`` output stays clean to pipe.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,10 +20,10 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from medarena.arena import SubmissionResult
+    from medarena.scoring.boards import Board
     from medarena.scoring.evaluation import EvaluationResult
+    from medarena.store import QueueEntry
     from medarena.tasks import TaskSpec
     from medarena.tuning import SweepProgress, TrialRecord
 
@@ -44,8 +46,28 @@ class OutputFormat(StrEnum):
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
 
 
+@contextmanager
+def results_only_on_stdout() -> Iterator[None]:
+    """While a command runs, its results (what :data:`console` and :func:`echo` print) go to
+    stdout and everything else printed there (Ray's notes about its workers, from a thread, at
+    any time; libraries' chatter) goes to stderr, so that ``--format json`` stays parseable."""
+    results = sys.stdout
+    console.file = results
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = results
+        console.file = None  # type: ignore[assignment]  # rich: back to the current sys.stdout
+
+
+def echo(text: str, *, nl: bool = True) -> None:
+    """Print ``text`` as a result (see :func:`results_only_on_stdout`)."""
+    typer.echo(text, nl=nl, file=console.file)
+
+
 def echo_json(value: object, *, indent: int | None = 2) -> None:
-    typer.echo(json.dumps(value, indent=indent))
+    echo(json.dumps(value, indent=indent))
 
 
 def print_fields(info: Mapping[str, Any], fmt: OutputFormat) -> None:
@@ -57,21 +79,21 @@ def print_fields(info: Mapping[str, Any], fmt: OutputFormat) -> None:
         console.print(f"[bold]{key}[/]: {value}", highlight=False)
 
 
-def print_leaderboard(title: str, frame: pd.DataFrame, metrics: list[str]) -> None:
+def print_leaderboard(board: Board) -> None:
     """A leaderboard as a table: rank, submission (marked when it ran unsandboxed), team, each
     metric with its interval, trials."""
     from rich.table import Table
 
-    from medarena.scoring.ranking import leaderboard_records
-
-    table = Table(title=title, title_justify="left")
+    spec = board.spec
+    metrics = [m.name for m in board.metrics]
+    table = Table(title=f"{spec.title} — {spec.name} v{spec.version}", title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("submission")
     table.add_column("team")
     for name in metrics:
         table.add_column(f"{name} [95% CI]", justify="right")
     table.add_column("trials", justify="right")
-    for row in leaderboard_records(frame, metrics):
+    for row in board.records():
         name = row["submission"] + ("" if row["sandboxed"] else " [red](unsandboxed)[/]")
         cells = [str(row["rank"] or "-"), name, row["team"]]
         for name in metrics:
@@ -79,7 +101,7 @@ def print_leaderboard(title: str, frame: pd.DataFrame, metrics: list[str]) -> No
             cells.append("-" if value is None else f"{value:.3f} [{low:.3f}, {high:.3f}]")
         cells.append(str(row["trials"]))
         table.add_row(*cells)
-    if not frame.shape[0]:
+    if not board.frame.shape[0]:
         table.caption = "no scored submissions yet"
     console.print(table)
 
@@ -185,7 +207,7 @@ def print_event(submission_id: int, status: str, detail: str) -> None:
     err_console.print(f"submission {submission_id}: {status} {detail}", highlight=False)
 
 
-def print_queue(entries: list[dict[str, Any]], fmt: OutputFormat) -> None:
+def print_queue(entries: Sequence[QueueEntry], fmt: OutputFormat) -> None:
     """The queued and running submissions with their place and progress."""
     if fmt is OutputFormat.json:
         echo_json(entries)

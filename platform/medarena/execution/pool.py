@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import ray
 
 from medarena.exceptions import PlatformError
-from medarena.execution.supervisor import EpochHook, TrialConfig, TrialOutcome
+from medarena.execution.base import TrialJob, TrialResult
+from medarena.execution.supervisor import TrialOutcome
 from medarena.sandbox import SandboxLimits
 from medarena.tasks.data import WorkerData
 
@@ -34,43 +34,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class TrialJob:
-    """One unit of work: a configuration of a submission, with the submission's files.
-
-    ``attempt`` counts from 1; a job whose worker died is submitted again with the next number.
-    ``owner`` tells apart the jobs of several sweeps sharing one pool (a submission's id). With
-    ``weights`` the job is the submission's inference: those weights predict the test inputs.
-    """
-
-    key: int
-    config: TrialConfig
-    files: dict[str, bytes]
-    dry_run: bool = False
-    weights: bytes | None = None
-    attempt: int = 1
-    on_epoch: EpochHook | None = None
-    owner: int = 0
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    """A finished job: its outcome, or for a dry run the error text ('' when it passed).
-
-    ``lost`` is true when the worker's process died during the job; the outcome then carries the
-    platform's description of the failure, and the worker has already been replaced.
-    """
-
-    job: TrialJob
-    outcome: TrialOutcome
-    worker: int
-    node_id: str = ""
-    lost: bool = False
-
-
 class Service(Generic[S]):
     """A small stateful object of class ``cls`` living in its own Ray actor, callable from the
-    driver and from trial workers alike (the handle pickles). Used for the pruning board.
+    driver and from trial workers alike (the handle pickles). Used for the pruning board; a
+    :class:`~medarena.execution.base.ServiceHandle`.
 
     Methods are named by the class's own function, so that type checkers see the call::
 
@@ -146,7 +113,8 @@ class _TrialWorker:
 
 
 class WorkerPool:
-    """``size`` trial workers for one task, each with ``cpus`` CPUs and ``gpus`` GPUs.
+    """``size`` trial workers for one task, each with ``cpus`` CPUs and ``gpus`` GPUs: the
+    :class:`~medarena.execution.base.Pool` on Ray.
 
     Not thread safe: one driver thread submits jobs and collects results.
     """
@@ -277,6 +245,10 @@ class WorkerPool:
         for worker, node in zip(workers, nodes, strict=True):
             self._nodes[worker] = node
             self._idle.append(worker)
+
+    def service(self, cls: Callable[P, S], /, *args: P.args, **kwargs: P.kwargs) -> Service[S]:
+        """Start ``cls(*args, **kwargs)`` in an actor of its own, which jobs can call."""
+        return Service(cls, *args, **kwargs)
 
     def cancel(self, where: Callable[[TrialJob], bool] | None = None) -> list[TrialJob]:
         """Stop the running jobs (those for which ``where`` is true; default all), replacing

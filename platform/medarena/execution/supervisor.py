@@ -3,10 +3,12 @@
 A supervisor holds one task's :class:`WorkerData` (validation labels included) and never imports
 submitted code. For each trial it loads the submission into a sandbox (:class:`Box`) that sees
 the training inputs and targets and the validation *inputs*; after every epoch the sandbox hands
-over validation logits, which the supervisor checks against the task's output contract, decodes
-and scores; it counts patience, names the best epoch and tells the sandbox to keep that epoch's
-weights, which come back as ``safetensors``. Test inputs only ever enter a new inference sandbox
-with the final weights (:meth:`Supervisor.predict`).
+over validation logits, which the supervisor reads and holds to the task kind's output contract
+(:mod:`medarena.execution.outputs`), decodes and scores with the kind; it counts patience, names
+the best epoch and tells the sandbox to keep that epoch's weights, which come back as
+``safetensors``. Test inputs only ever enter a new inference sandbox with the final weights
+(:meth:`Supervisor.predict`). What a job is given and gives back is in
+:mod:`medarena.execution.trials`.
 
 Boxes are expensive to start (they import torch), cheap to reuse: the supervisor keeps one spare
 box started ahead, which the next submission takes; a submission keeps its box for all its trials
@@ -15,16 +17,11 @@ on this worker (each trial is a fresh fork inside it), and a box never serves tw
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import math
 import os
 import shutil
-import stat
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +29,27 @@ import numpy as np
 import numpy.typing as npt
 
 from medarena.exceptions import PlatformError
+from medarena.execution.outputs import (
+    exit_failure,
+    guest_failure,
+    read_logits,
+    read_weights,
+    text,
+    with_output,
+)
+from medarena.execution.trials import EpochHook, TrialConfig, TrialOutcome
 from medarena.metrics import get_metric
 from medarena.sandbox import Box, Failure, SandboxFailure, SandboxLimits, sandbox_support
 from medarena.sandbox.box import private_folder, reap_stale
 from medarena.tasks.data import WorkerData
-from medarena.tasks.kinds import get_kind
-from medarena.tasks.kinds._base import Predictions
+from medarena.tasks.kinds import OutputContract, get_kind
+
+__all__ = ["EpochHook", "Supervisor", "TrialConfig", "TrialOutcome"]
 
 log = logging.getLogger(__name__)
 
 EXIT_TIMEOUT_S = 10.0
 """How long a job's process may take to exit after its last message."""
-DECODE_BATCH = 64
-GUEST_KINDS = frozenset(
-    {Failure.NON_FINITE_LOSS, Failure.MEMORY_LIMIT, Failure.FILE_LIMIT, Failure.OUTPUT_CONTRACT}
-)
-"""What the guest may name an error in the participant's code: a loss it checked, a limit the
-kernel enforced from inside the process (an allocation or a write refused), the contract of
-forward()'s output; any other error is the participant's own, or a limit the cgroup saw passed."""
 SUPERVISOR_PREFIX = "medarena-supervisor-"
 PLATFORM_FAILURE = (
     "platform error: an unexpected error occurred while running this job; the operator's log "
@@ -57,181 +57,6 @@ PLATFORM_FAILURE = (
 )
 SPARE_NICE = 19
 """A spare box imports torch at the lowest CPU priority, taking only what running trials leave."""
-
-
-@dataclass(frozen=True)
-class TrialConfig:
-    """What one trial needs besides the data: which code, which parameters, which budget."""
-
-    submission_sha256: str
-    entry_file: str
-    entry_class: str
-    params: dict[str, Any]
-    metrics: tuple[str, ...]
-    max_epochs: int
-    patience: int
-    batch_size: int
-    seed: int
-    use_gpu: bool = False
-    time_limit_s: float | None = None
-
-
-@dataclass
-class TrialOutcome:
-    """What a job sends back, built by the supervisor from checked plain data.
-
-    ``failure`` names what went wrong (a :class:`~medarena.sandbox.Failure` value, '' when none);
-    ``weights`` are the best epoch's ``safetensors``; ``test_predictions`` come only from an
-    inference job.
-    """
-
-    ok: bool
-    best_value: float = math.nan
-    best_epoch: int = -1
-    epochs: int = 0
-    fit_seconds: float = 0.0
-    history: list[dict[str, float]] = field(default_factory=list)
-    weights: bytes | None = None
-    test_predictions: Predictions | None = None
-    error: str = ""
-    failure: str = ""
-    pruned: bool = False
-    sandboxed: bool = True
-
-
-EpochHook = Callable[[int, dict[str, float]], bool]
-"""Called after each epoch with (epoch, history row); answering true stops the trial (pruning)."""
-
-
-def _open_regular(
-    folder: Path, name: str, *, max_bytes: int, what: str, phase: str, remove: bool = False
-) -> bytes:
-    """A file the sandbox wrote in its output ``folder``, refusing anything but a small regular
-    file; ``remove`` deletes it once read.
-
-    Neither the folder nor the file is followed if it is a symbolic link: the sandbox can
-    replace both, and a link (resolved here, outside the sandbox) could point at any file of
-    this machine, which would then be read, and deleted, on the sandbox's behalf. The file is
-    opened and removed relative to the folder's descriptor, so swapping the folder later changes
-    nothing.
-    """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-    try:
-        folder_fd = os.open(folder, flags | os.O_DIRECTORY)
-    except OSError as exc:  # a link gives ENOTDIR here; name it for what it is
-        errno_ = errno.ELOOP if folder.is_symlink() else exc.errno
-        problem = _NOT_OPENED.get(errno_, f"cannot be opened ({exc.strerror})")
-        raise SandboxFailure(
-            Failure.OUTPUT_CONTRACT, phase, f"the output folder {problem}"
-        ) from None
-    try:
-        try:
-            fd = os.open(name, flags, dir_fd=folder_fd)
-        except OSError as exc:
-            problem = _NOT_OPENED.get(exc.errno, f"cannot be opened ({exc.strerror})")
-            raise SandboxFailure(Failure.OUTPUT_CONTRACT, phase, f"{what} {problem}") from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise SandboxFailure(
-                    Failure.OUTPUT_CONTRACT, phase, f"{what} is not a regular file"
-                )
-            if info.st_size > max_bytes:
-                raise SandboxFailure(
-                    Failure.TOO_MUCH_OUTPUT, phase, f"{what} holds {info.st_size} bytes"
-                )
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                raw = f.read(max_bytes + 1)
-        finally:
-            os.close(fd)
-        if remove:
-            with contextlib.suppress(OSError):
-                os.unlink(name, dir_fd=folder_fd)
-        return raw
-    finally:
-        os.close(folder_fd)
-
-
-_NOT_OPENED: dict[int | None, str] = {
-    errno.ELOOP: "is a symbolic link",
-    errno.ENOENT: "is missing",
-    errno.ENOTDIR: "is not a folder",
-}
-
-
-def read_logits(
-    box: Box, name: Any, *, shape: tuple[int, ...], contract: str, phase: str
-) -> npt.NDArray[np.float32]:
-    """Logits the sandbox wrote as ``.npy``: no pickle, float, the contract's shape, finite."""
-    import io
-
-    if not isinstance(name, str) or "/" in name or name.startswith("."):
-        raise SandboxFailure(Failure.PROTOCOL, phase, f"a bad file name {name!r}")
-    raw = _open_regular(
-        box.out,
-        name,
-        max_bytes=box.limits.scratch_mb * 2**20,
-        what=f"the output {name}",
-        phase=phase,
-        remove=True,
-    )
-    try:
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise SandboxFailure(
-            Failure.OUTPUT_CONTRACT, phase, f"forward()'s output is not a plain .npy array: {exc}"
-        ) from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
-        raise SandboxFailure(
-            Failure.OUTPUT_CONTRACT, phase, f"forward() must return floats, got {array.dtype}"
-        )
-    if array.shape != shape:
-        raise SandboxFailure(
-            Failure.OUTPUT_CONTRACT, phase, f"forward() must return {contract} = {shape}, "
-            f"got {array.shape}",
-        )  # fmt: skip
-    if not np.all(np.isfinite(array)):
-        raise SandboxFailure(
-            Failure.OUTPUT_CONTRACT, phase, "forward() returned non-finite values (NaN or inf)"
-        )
-    return array.astype(np.float32, copy=False)
-
-
-def read_weights(box: Box, name: Any, *, phase: str) -> bytes:
-    """The best epoch's weights as ``safetensors`` bytes, checked to parse as plain tensors."""
-    from safetensors.numpy import load as load_safetensors
-
-    if name != "weights.safetensors":
-        raise SandboxFailure(Failure.PROTOCOL, phase, f"a bad weights file name {name!r}")
-    raw = _open_regular(
-        box.out,
-        name,
-        max_bytes=box.limits.file_size_mb * 2**20,
-        what="the weights",
-        phase=phase,
-    )
-    try:
-        load_safetensors(raw)
-    except Exception as exc:  # safetensors raises its own error types
-        raise SandboxFailure(
-            Failure.OUTPUT_CONTRACT, phase, f"the weights are not valid safetensors: {exc}"
-        ) from None
-    return raw
-
-
-def decode(
-    data: WorkerData, logits: npt.NDArray[np.float32], *, spacing: Any, origin: Any
-) -> Predictions:
-    """Trusted decoding of raw logits into the kind's predictions, batch by batch."""
-    kind = get_kind(data.kind)
-    parts, offsets = [], []
-    for start in range(0, len(logits), DECODE_BATCH):
-        stop = start + DECODE_BATCH
-        parts.append(
-            kind.decode(logits[start:stop], spacing=spacing[start:stop], origin=origin[start:stop])
-        )
-        offsets.append(start)
-    return kind.concat(parts, offsets=offsets)
 
 
 class Supervisor:
@@ -358,21 +183,16 @@ class Supervisor:
             kind = Failure.IMPORT_ERROR if message.get("kind") == "import" else (
                 Failure.INTERFACE_ERROR
             )  # fmt: skip
-            raise SandboxFailure(kind, "import", _text(message.get("traceback")))
+            raise SandboxFailure(kind, "import", text(message.get("traceback")))
         self._expect(box, message, "ready", phase="import")
 
     def _expect(self, box: Box, message: dict[str, Any], event: str, *, phase: str) -> None:
         if message["event"] == event:
             return
         if message["event"] == "exit":
-            raise _exit_failure(box, message, phase)
+            raise exit_failure(box, message, phase)
         if message["event"] == "error":
-            kind = message.get("kind")
-            if isinstance(kind, str) and kind in GUEST_KINDS:
-                failure = Failure(kind)
-            else:
-                failure = box.cause(Failure.TRAINING_ERROR)
-            raise SandboxFailure(failure, phase, _text(message.get("traceback")))
+            raise guest_failure(box, message, phase)
         raise box.fail(Failure.PROTOCOL, phase, f"expected {event!r}, got {message['event']!r}")
 
     def _finish(self, box: Box) -> None:
@@ -398,7 +218,7 @@ class Supervisor:
                 self._trial(box, config, outcome, job.on_epoch)
             outcome.ok = True
         except SandboxFailure as exc:
-            outcome.error, outcome.failure = _with_output(exc, box), exc.kind
+            outcome.error, outcome.failure = with_output(exc, box), exc.kind
             if box is not None and not box.alive:
                 self._drop(box)
         except Exception:  # the platform's fault: this job fails, the worker goes on
@@ -420,12 +240,15 @@ class Supervisor:
             raise box.fail(
                 Failure.FILE_LIMIT, "dry run", f"scratch over {self.limits.scratch_mb} MiB"
             )
-        n = min(2, len(self.data.val_x))
-        shape = self.kind.logits_shape(
-            n, num_classes=self.data.num_classes, input_shape=self.data.input_shape
+        contract = self._contract(min(2, len(self.data.val_x)))
+        read_logits(box, message.get("file"), contract=contract, phase="dry run")
+
+    def _contract(self, n: int) -> OutputContract:
+        """What ``forward`` must return for ``n`` inputs of the task (the kind's contract)."""
+        data = self.data
+        return self.kind.output_contract(
+            n, num_classes=data.num_classes, input_shape=data.input_shape
         )
-        read_logits(box, message.get("file"), shape=shape, contract=self.kind.contract,
-                    phase="dry run")  # fmt: skip
 
     def _trial(
         self, box: Box, config: TrialConfig, outcome: TrialOutcome, on_epoch: EpochHook | None
@@ -433,9 +256,7 @@ class Supervisor:
         data, limits = self.data, self.limits
         primary = config.metrics[0]
         info = get_metric(primary)
-        shape = self.kind.logits_shape(
-            len(data.val_x), num_classes=data.num_classes, input_shape=data.input_shape
-        )
+        contract = self._contract(len(data.val_x))
         box.start_job(**self._job("fit", config))
         self._ready(box)
         start = time.perf_counter()
@@ -457,10 +278,9 @@ class Supervisor:
                 )  # fmt: skip
             if box.scratch_bytes() > limits.scratch_mb * 2**20:
                 raise box.fail(Failure.FILE_LIMIT, phase, f"scratch over {limits.scratch_mb} MiB")
-            logits = read_logits(box, message.get("file"), shape=shape,
-                                 contract=self.kind.contract, phase=phase)  # fmt: skip
+            logits = read_logits(box, message.get("file"), contract=contract, phase=phase)
             val = data.val_reference
-            predictions = decode(data, logits, spacing=val.spacing, origin=val.origin)
+            predictions = self.kind.decode_all(logits, spacing=val.spacing, origin=val.origin)
             row = {"epoch": float(outcome.epochs)}
             loss = message.get("train_loss")
             if isinstance(loss, int | float) and math.isfinite(loss):
@@ -484,10 +304,8 @@ class Supervisor:
         outcome.fit_seconds = time.perf_counter() - start
         if outcome.best_epoch < 0:
             raise SandboxFailure(
-                Failure.OUTPUT_CONTRACT, "validation",
-                f"the validation metric {primary!r} was NaN in every epoch; check that forward() "
-                f"returns finite {self.kind.contract}",
-            )  # fmt: skip
+                Failure.OUTPUT_CONTRACT, "validation", contract.never_scored(primary)
+            )
         outcome.weights = read_weights(box, message.get("file"), phase="export")
 
     def predict(self, config: TrialConfig, files: dict[str, bytes], weights: bytes) -> TrialOutcome:
@@ -513,13 +331,10 @@ class Supervisor:
                     box.cause(Failure.PREDICTION_ERROR), "prediction of the test inputs"
                 )
             data = self.data
-            shape = self.kind.logits_shape(
-                len(data.test_x), num_classes=data.num_classes, input_shape=data.input_shape
-            )
-            logits = read_logits(box, message.get("file"), shape=shape,
-                                 contract=self.kind.contract, phase="prediction")  # fmt: skip
-            outcome.test_predictions = decode(
-                data, logits, spacing=data.test_spacing, origin=data.test_origin
+            contract = self._contract(len(data.test_x))
+            logits = read_logits(box, message.get("file"), contract=contract, phase="prediction")
+            outcome.test_predictions = self.kind.decode_all(
+                logits, spacing=data.test_spacing, origin=data.test_origin
             )
             outcome.ok = True
         except SandboxFailure as exc:
@@ -541,34 +356,3 @@ class Supervisor:
                 box.close()
         self._spare = self._box = None
         shutil.rmtree(self._root, ignore_errors=True)
-
-
-def _text(value: Any, limit: int = 8000) -> str:
-    return value[-limit:] if isinstance(value, str) else ""
-
-
-def _exit_failure(box: Box, message: dict[str, Any], phase: str) -> SandboxFailure:
-    """The job's process ended without its last message: say how, from what was measured."""
-    import signal
-
-    sig, code = message.get("signal"), message.get("code")
-    if isinstance(sig, int):
-        with contextlib.suppress(ValueError):
-            if signal.Signals(sig) == signal.SIGXFSZ:
-                return SandboxFailure(
-                    Failure.FILE_LIMIT, phase,
-                    f"a file grew past {box.limits.file_size_mb} MiB",
-                )  # fmt: skip
-        cause = box.cause(Failure.EXITED)
-        return SandboxFailure(cause, phase, f"the process was killed by signal {sig}")
-    return SandboxFailure(
-        box.cause(Failure.EXITED), phase, f"the process exited with status {code} before it "
-        "finished (sys.exit or os._exit in the submitted code?)",
-    )  # fmt: skip
-
-
-def _with_output(exc: SandboxFailure, box: Box | None) -> str:
-    """The participant's message: what happened, and the end of what their code printed."""
-    text = str(exc)
-    tail = box.output_tail.strip()[-2000:] if box is not None else ""
-    return f"{text}\n--- last output ---\n{tail}" if tail else text

@@ -2,7 +2,7 @@
 
 Copied from DeepMind's ``surface-distance`` (``surface_distance/lookup_tables.py``,
 Copyright 2018 Google Inc., Apache License 2.0): the length of each normal is the area of one
-triangle of the surface in a unit-spaced grid. :mod:`medarena.metrics.segmentation` scales them
+triangle of the surface in a unit-spaced grid. :mod:`medarena.metrics._surfaces` scales them
 by the voxel spacing exactly as ``create_table_neighbour_code_to_surface_area`` does, so that
 ``surface="surfel"`` matches DeepMind's reference. Entry ``code`` lists the normals for the
 neighbourhood whose corners, weighted 128, 64, 32, 16, 8, 4, 2, 1 in C order, sum to ``code``.

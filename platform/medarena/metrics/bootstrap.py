@@ -13,6 +13,15 @@ import numpy as np
 import numpy.typing as npt
 
 
+def nanmean(values: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.float64]:
+    """Mean along ``axis`` ignoring NaN, NaN where everything is NaN (without numpy's warning)."""
+    valid = ~np.isnan(values)
+    count = valid.sum(axis=axis)
+    total = np.where(valid, values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+
+
 def bootstrap_indices(n: int, *, n_samples: int = 1000, seed: int = 0) -> npt.NDArray[np.intp]:
     """Case indices of ``n_samples`` resamples of ``n`` cases, shape ``(n_samples, n)``."""
     rng = np.random.default_rng(seed)
@@ -60,9 +69,4 @@ def bootstrap_mean_ci(
     if v.size == 0:
         return (float("nan"), float("nan"))
     idx = bootstrap_indices(v.size, n_samples=n_samples, seed=seed)
-    sample = v[idx]
-    valid = ~np.isnan(sample)
-    count = valid.sum(axis=1)
-    total = np.where(valid, sample, 0.0).sum(axis=1)
-    means = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return percentile_interval(means, confidence=confidence)
+    return percentile_interval(nanmean(v[idx], axis=1), confidence=confidence)

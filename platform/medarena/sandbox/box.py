@@ -1,17 +1,12 @@
-"""One sandbox process: bubblewrap around the guest zygote, limits set and outcomes measured
-from outside, and the narrow channel to it.
+"""One sandbox process: the guest zygote in its box, limits set and outcomes measured from
+outside, and the narrow channel to it.
 
-Why bubblewrap: it is the sandbox under Flatpak, small, audited and packaged everywhere; it makes
-the user, PID, mount, IPC, UTS, cgroup and network namespaces from a command line, so the
-platform writes no namespace code of its own. The box sees: the Python runtime read-only (the
-interpreter's prefix, the virtual environment, ``/usr``), its submission's code read-only at
-``/code``, the inputs it may see read-only at ``/data``, one private writable ``/scratch`` and an
-in-memory ``/tmp``; a fresh ``/proc`` that shows only its own processes; no network at all (its
-own loopback only); an environment built from nothing. Limits: address space, file size, open
-files and core dumps by rlimit (``prlimit``), processes and resident memory by a cgroup where
-the machine allows one, wall-clock deadlines per phase by the supervisor reading the channel,
-output by counting bytes. ``--die-with-parent`` and a new session: when the supervisor dies or
-kills it, the whole process tree goes.
+The box is started by the command of :mod:`medarena.sandbox.bubblewrap` (namespaces, mounts,
+rlimits, a clean environment) inside a cgroup of its own where the machine allows one
+(:mod:`medarena.sandbox.cgroups`: processes and resident memory); the supervisor talks to it
+through a :class:`~medarena.sandbox.channel.Channel`, keeps a wall-clock deadline per phase on
+each message and counts its output. What ends a box is named from what the outside saw: exit
+status and signal, the cgroup's counters, the deadlines.
 
 Where bubblewrap cannot run, the platform refuses untrusted code unless the operator allowed
 unsandboxed runs (``MEDARENA_ALLOW_UNSANDBOXED``); the guest then runs as a plain child process
@@ -21,144 +16,26 @@ with the same channel, limits and clean environment, and its results are marked 
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
-import json
 import logging
 import os
-import select
 import shutil
 import signal
-import site
 import stat
 import subprocess
-import sys
-import tempfile
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from medarena.exceptions import PlatformError
 from medarena.sandbox import cgroups
+from medarena.sandbox.bubblewrap import box_command, launcher_env, write_user_files
+from medarena.sandbox.channel import Channel, ChannelError
 from medarena.sandbox.failures import Failure, SandboxFailure
 from medarena.sandbox.limits import SandboxLimits
+from medarena.sandbox.reaping import BOX_PREFIX, private_folder, reap_stale
+
+__all__ = ["Box", "private_folder", "reap_stale"]  # the supervisor takes the last two from here
 
 log = logging.getLogger(__name__)
-
-GUEST = Path(__file__).with_name("guest.py")
-MAX_MESSAGE_BYTES = 64 * 1024
-"""A line on the channel longer than this is a protocol violation."""
-OUTPUT_TAIL_BYTES = 16 * 1024
-"""How much of the sandbox's stdout/stderr is kept to show with an error."""
-SANDBOX_UID = 65534
-BOX_PREFIX = "medarena-box-"
-"""Private folders are named ``<prefix><pid of their owner>-<random>`` in the temp folder."""
-
-
-def private_folder(prefix: str) -> Path:
-    """A new ``0700`` folder in the temp folder named after this process (:func:`reap_stale`)."""
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
-
-
-def reap_stale(*prefixes: str) -> None:
-    """Remove what sandboxes of dead processes left (their owner was SIGKILLed): private
-    folders named with ``prefixes`` whose owner pid is gone, and empty sandbox cgroups."""
-    for prefix in (BOX_PREFIX, *prefixes):
-        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
-            pid = folder.name.removeprefix(prefix).partition("-")[0]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                shutil.rmtree(folder, ignore_errors=True)
-    cgroups.reap_stale()
-
-
-@dataclass(frozen=True)
-class SandboxSupport:
-    """Whether bubblewrap works on this machine, and why not."""
-
-    available: bool
-    reason: str = ""
-
-
-@functools.cache
-def sandbox_support() -> SandboxSupport:
-    """Probe once per process: can bubblewrap start a box with every namespace here?"""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return SandboxSupport(False, "bubblewrap (bwrap) is not installed")
-    probe = [bwrap, *_namespace_args(), *_runtime_args(), "--", "/bin/true"]
-    try:
-        result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return SandboxSupport(False, f"bubblewrap failed to start: {exc}")
-    if result.returncode != 0:
-        return SandboxSupport(False, f"bubblewrap cannot make namespaces: {result.stderr.strip()}")
-    return SandboxSupport(True)
-
-
-def _namespace_args() -> list[str]:
-    uid = str(SANDBOX_UID)
-    return [
-        "--unshare-all",
-        "--unshare-user",
-        "--uid", uid,
-        "--gid", uid,
-        "--disable-userns",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop", "ALL",
-        "--hostname", "sandbox",
-        "--clearenv",
-    ]  # fmt: skip
-
-
-def _runtime_paths() -> list[Path]:
-    """The folders the interpreter and its packages live in (read-only in the box)."""
-    paths = {Path(sys.base_prefix), Path(sys.prefix), Path("/usr")}
-    paths.update(Path(p) for p in site.getsitepackages())
-    resolved = sorted({p.resolve() for p in paths if p.exists()} | {p for p in paths if p.exists()})
-    kept: list[Path] = []
-    for path in resolved:  # drop paths inside another kept path
-        if not any(path != other and path.is_relative_to(other) for other in resolved):
-            kept.append(path)
-    return kept
-
-
-def _runtime_args() -> list[str]:
-    args: list[str] = []
-    for path in _runtime_paths():
-        args += ["--ro-bind", str(path), str(path)]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        top = Path("/") / name
-        if top.is_symlink():
-            args += ["--symlink", str(top.readlink()), str(top)]
-        elif top.is_dir():
-            args += ["--ro-bind", str(top), str(top)]
-    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts"):
-        etc = Path("/etc") / name
-        if etc.exists():
-            args += ["--ro-bind", str(etc), str(etc)]
-    # The platform's own packages stay invisible even where they are installed beside torch.
-    for package in ("medarena", "medarena_leaderboard"):
-        spec = importlib.util.find_spec(package)
-        if spec is not None and spec.origin is not None:
-            folder = Path(spec.origin).parent
-            if any(folder.is_relative_to(p) for p in _runtime_paths()):
-                args += ["--tmpfs", str(folder)]
-    return args
-
-
-def check_runtime_paths(forbidden: list[Path]) -> None:
-    """Refuse to start if the runtime would expose one of ``forbidden`` (the home, the data)."""
-    for path in _runtime_paths():
-        for secret in forbidden:
-            secret = secret.resolve()
-            if secret.is_relative_to(path) and path != Path("/usr"):
-                raise PlatformError(
-                    f"the sandbox would see {secret} inside the runtime folder {path}; keep "
-                    "MEDARENA_HOME and task data outside the Python installation"
-                )
 
 
 class Box:
@@ -184,8 +61,10 @@ class Box:
         self.out = self.scratch / "out"
         self.code_dir = self._root / "code"
         self.data_dir = self._root / "data"
-        for folder in (self.scratch, self.out, self.code_dir, self.data_dir):
+        self.etc_dir = self._root / "etc"
+        for folder in (self.scratch, self.out, self.code_dir, self.data_dir, self.etc_dir):
             folder.mkdir(mode=0o700)
+        write_user_files(self.etc_dir)
         self.loaded = False
         self.busy = False
         """A job's process runs in the box (set by :meth:`start_job`, cleared by its exit)."""
@@ -193,18 +72,22 @@ class Box:
             processes=limits.processes, memory_bytes=limits.memory_mb * 2**20
         )
         read_fd, write_fd = os.pipe()
-        command = self._command(write_fd, threads=threads, gpu=gpu)
-        env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "CGROUP_PROCS": " ".join(
-                str(p) for p in (self.cgroup.procs_files if self.cgroup else [])
-            ),
-        }
-        if not sandboxed:
-            env.update(self._guest_env(threads=threads, gpu=gpu, home=self.scratch))
-        self._output_tail = bytearray()
-        self._output_bytes = 0
-        self._output_lock = threading.Lock()
+        command = box_command(
+            write_fd,
+            limits=limits,
+            sandboxed=sandboxed,
+            nice=nice,
+            threads=threads,
+            gpu=gpu,
+            code=self.code_dir,
+            data=self.data_dir,
+            etc=self.etc_dir,
+            scratch=self.scratch,
+            out=self.out,
+        )
+        env = launcher_env(
+            self.cgroup, sandboxed=sandboxed, threads=threads, gpu=gpu, home=self.scratch
+        )
         try:
             self.process = subprocess.Popen(
                 command,
@@ -218,65 +101,9 @@ class Box:
             )
         finally:
             os.close(write_fd)
-        self._reply = read_fd
-        self._pending = b""
-        self._reader = threading.Thread(target=self._drain_output, daemon=True)
-        self._reader.start()
+        self.channel = Channel(self.process, read_fd, output_kb=limits.output_kb)
 
     # Starting
-
-    @staticmethod
-    def _guest_env(*, threads: int, gpu: bool, home: Path) -> dict[str, str]:
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(home),
-            "TMPDIR": "/tmp",
-            "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
-            "MPLCONFIGDIR": "/tmp",
-        }
-        if gpu and "CUDA_VISIBLE_DEVICES" in os.environ:
-            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
-        return env
-
-    def _limit_args(self) -> list[str]:
-        limits = self.limits
-        return [
-            "nice",
-            f"-n{self.nice}",
-            "prlimit",
-            f"--as={limits.memory_mb * 2**20}",
-            f"--fsize={limits.file_size_mb * 2**20}",
-            f"--nofile={limits.open_files}",
-            "--core=0",
-            "--",
-        ]
-
-    def _command(self, reply_fd: int, *, threads: int, gpu: bool) -> list[str]:
-        # Join the cgroup before anything else runs, then set the rlimits, then the box.
-        join = 'for p in $CGROUP_PROCS; do echo $$ > "$p" || exit 111; done; exec "$@"'
-        prefix = ["/bin/sh", "-c", join, "sh", *self._limit_args()]
-        python = os.path.abspath(sys.executable)  # noqa: PTH100  (normalises "..", no links)
-        if not self.sandboxed:
-            guest = [python, "-I", "-B", str(GUEST), str(reply_fd)]
-            return [*prefix, *guest, str(self.code_dir), str(self.data_dir), str(self.out)]
-        bwrap = shutil.which("bwrap")
-        if bwrap is None:
-            raise PlatformError("bubblewrap (bwrap) is not installed")
-        args = [bwrap, *_namespace_args(), *_runtime_args()]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        if gpu:
-            for device in sorted(Path("/dev").glob("nvidia*")):
-                args += ["--dev-bind", str(device), str(device)]
-        args += ["--size", str(self.limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
-        args += ["--ro-bind", str(GUEST), "/guest/guest.py"]
-        args += ["--ro-bind", str(self.code_dir), "/code", "--ro-bind", str(self.data_dir), "/data"]
-        args += ["--bind", str(self.scratch), "/scratch", "--chdir", "/scratch"]
-        for key, value in self._guest_env(threads=threads, gpu=gpu, home=Path("/scratch")).items():
-            args += ["--setenv", key, value]
-        return [*prefix, *args, "--", python, "-I", "-B", "/guest/guest.py", str(reply_fd)]
 
     def load(self, *, code: dict[str, bytes], data: dict[str, Path]) -> None:
         """Give the box its one submission's code and the input files it may see (once).
@@ -301,23 +128,10 @@ class Box:
 
     # The channel
 
-    def _drain_output(self) -> None:
-        """Read the box's stdout/stderr as it comes, keeping a tail and counting bytes."""
-        stream = self.process.stdout
-        assert stream is not None
-        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
-            with self._output_lock:
-                self._output_bytes += len(chunk)
-                self._output_tail += chunk
-                del self._output_tail[:-OUTPUT_TAIL_BYTES]
-
     def reset_output(self, *, clear: bool = False) -> None:
         """Start counting output afresh (each phase has its own allowance); ``clear`` also
         forgets the output kept so far (a new job starts)."""
-        with self._output_lock:
-            self._output_bytes = 0
-            if clear:
-                self._output_tail.clear()
+        self.channel.reset_output(clear=clear)
 
     def start_job(self, **job: Any) -> None:
         """Send a job to the zygote, which forks a process for it."""
@@ -327,17 +141,10 @@ class Box:
 
     @property
     def output_tail(self) -> str:
-        with self._output_lock:
-            return self._output_tail.decode("utf-8", "replace")
+        return self.channel.output_tail
 
     def send(self, **message: Any) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        try:
-            stdin.write((json.dumps(message) + "\n").encode())
-            stdin.flush()
-        except OSError:  # the box is gone; the next receive says why
-            pass
+        self.channel.send(**message)
 
     def receive(self, *, phase: str, timeout: float) -> dict[str, Any]:
         """The next message from the box, checked to be a small JSON object.
@@ -345,43 +152,14 @@ class Box:
         Raises :class:`SandboxFailure` when the deadline passes, the output allowance is spent,
         the box dies or sends something that is not a message (the box is killed then).
         """
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._pending:
-            if len(self._pending) > MAX_MESSAGE_BYTES:
-                raise self.fail(Failure.PROTOCOL, phase, "a message longer than 64 KiB")
-            self._check_output(phase)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self.fail(Failure.TIME_LIMIT, phase, f"the limit is {timeout:g} s")
-            ready, _, _ = select.select([self._reply], [], [], min(left, 0.2))
-            if not ready:
-                continue
-            chunk = os.read(self._reply, 65536)
-            if not chunk:
-                raise self.fail(Failure.EXITED, phase, self._death())
-            self._pending += chunk
-        self._check_output(phase)  # also when the message came at once: output precedes it
-        line, _, self._pending = self._pending.partition(b"\n")
         try:
-            message = json.loads(line)
-        except (ValueError, RecursionError):
-            raise self.fail(Failure.PROTOCOL, phase, "a message that is not JSON") from None
-        if not isinstance(message, dict) or not isinstance(message.get("event"), str):
-            raise self.fail(Failure.PROTOCOL, phase, "a message without an event")
+            message = self.channel.receive(timeout=timeout)
+        except ChannelError as broken:
+            detail = self._death() if broken.kind is Failure.EXITED else broken.detail
+            raise self.fail(broken.kind, phase, detail) from None
         if message["event"] == "exit":
             self.busy = False
         return message
-
-    def _check_output(self, phase: str) -> None:
-        with self._output_lock:
-            spent = self._output_bytes
-        if spent > self.limits.output_kb * 1024:
-            raise self.fail(
-                Failure.TOO_MUCH_OUTPUT,
-                phase,
-                f"{spent / 1024:.0f} KiB printed; the limit is {self.limits.output_kb} KiB "
-                "per phase",
-            )
 
     # Ending
 
@@ -470,13 +248,7 @@ class Box:
         self.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        with contextlib.suppress(OSError):
-            os.close(self._reply)
-        self._reader.join(timeout=5)
+        self.channel.close()
         if self.cgroup is not None:
             self.cgroup.remove()
         shutil.rmtree(self._root, ignore_errors=True)

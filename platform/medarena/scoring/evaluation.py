@@ -1,27 +1,27 @@
 """Score prediction files like a challenge's evaluation script (``medarena evaluate``).
 
-Each ``evaluate_*`` function reads and validates the files (:mod:`.prediction_files`), computes
-every registered metric of its kind with :mod:`medarena.metrics` (the same functions the
-platform's scorer uses), a seeded bootstrap interval for every aggregate, and keeps per-case
-values.
+Each ``evaluate_*`` function reads and validates the files (:mod:`.prediction_files`) and hands
+the arrays to its task kind (:mod:`medarena.tasks.kinds`), which scores them as the platform's
+scorer does: every registered metric of the kind, a seeded bootstrap interval for every
+aggregate, and per-case values; this module only lays them out per case.
 
 Worst-case policy for cases in the reference but missing from the predictions (each is listed
-in ``missing_cases``):
+in ``missing_cases``), the kind's own:
 
 * classification: probability 0 for the true class, the rest spread evenly over the other
-  classes (wrong, and ranked last for the true class's AUC);
+  classes (wrong, and ranked last for the true class's AUC; ``Classification.worst_case``);
 * segmentation: every metric of every label gets its worst value (Dice, IoU, NSD 0; HD and
-  HD95 the image diagonal in mm);
+  HD95 the image diagonal in mm; ``Segmentation.worst_values``);
 * detection: a scan without candidates simply has none (it misses its lesions); such scans are
   listed too.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,20 +31,18 @@ from medarena.metrics import (
     ClassificationConventions,
     DetectionConventions,
     SegmentationConventions,
-    aggregate,
-    available_metrics,
-    case_scores,
-    match_candidates,
-    per_class_statistics,
 )
-from medarena.metrics.classification import predicted_class
+from medarena.numbers import strict_json
 from medarena.scoring import prediction_files as pf
-from medarena.scoring.score import (
+from medarena.tasks.kinds import (
+    CLASSIFICATION,
+    DETECTION,
+    SEGMENTATION,
+    Candidates,
     MetricValue,
-    score_classification,
-    score_detection,
-    score_segmentation,
+    get_kind,
 )
+from medarena.tasks.readers import Lesions
 
 
 @dataclass
@@ -63,7 +61,7 @@ class EvaluationResult:
 
         NaN and infinite values become ``null`` (strict JSON has neither).
         """
-        out: dict[str, Any] = _clean(
+        out: dict[str, Any] = strict_json(
             {
                 "kind": self.kind,
                 "metrics": {
@@ -76,18 +74,6 @@ class EvaluationResult:
             }
         )
         return out
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _cases(reference_ids: list[str], cases_path: Path | None, reference_path: Path) -> list[str]:
@@ -126,7 +112,8 @@ def evaluate_classification(
     seed: int = 0,
 ) -> EvaluationResult:
     """Score a ``case_id,0,1,…`` probability CSV against a ``case_id,label`` CSV."""
-    conv = conventions or ClassificationConventions()
+    kind = CLASSIFICATION
+    conv = kind.resolve(conventions)
     ref = pf.read_classification_reference(reference)
     case_ids = _cases(list(ref), cases, reference)
     y_true = np.array([ref[c] for c in case_ids], dtype=np.int_)
@@ -143,35 +130,33 @@ def evaluate_classification(
             scores[i] = probs[row[case]]
         else:
             missing.append(case)
-            scores[i] = 1.0 / (n_classes - 1)
-            scores[i, y_true[i]] = 0.0
+            scores[i] = kind.worst_case(int(y_true[i]), n_classes)
     try:
-        metrics = score_classification(
+        metrics = kind.aggregates(
             y_true, scores, conventions=conv, n_bootstrap=n_bootstrap, seed=seed
         )
     except ValueError as exc:
         raise PredictionFileError(f"{reference}: {exc}") from exc
-    predicted = predicted_class(scores)
+    predicted = kind.predicted(scores)
+    values = kind.per_case(y_true, scores)
     per_case = [
         {
             "case_id": case,
             "label": int(y_true[i]),
             "predicted": int(predicted[i]),
-            "correct": bool(predicted[i] == y_true[i]),
-            "probability_of_label": float(scores[i, y_true[i]]),
+            "correct": bool(values["correct"][i]),
+            "probability_of_label": float(values["probability_of_label"][i]),
             "missing": case in set(missing),
         }
         for i, case in enumerate(case_ids)
     ]
-    stats = per_class_statistics(y_true, scores)
-    per_class = {str(k): {name: float(v[k]) for name, v in stats.items()} for k in range(n_classes)}
     return EvaluationResult(
-        "classification",
+        kind.name,
         metrics,
         per_case,
         conv.as_dict(),
         missing,
-        {"per_class": per_class, "n_cases": len(case_ids)},
+        {"per_class": kind.per_class(y_true, scores), "n_cases": len(case_ids)},
     )
 
 
@@ -188,58 +173,51 @@ def evaluate_segmentation(
     seed: int = 0,
 ) -> EvaluationResult:
     """Score a folder of predicted label maps against a folder of reference label maps."""
-    conv = conventions or SegmentationConventions()
+    kind = SEGMENTATION
+    conv = kind.resolve(conventions)
     ref_files = pf.segmentation_files(reference)
     pred_files = pf.segmentation_files(predictions)
     case_ids = _cases(list(ref_files), cases, reference)
     _unknown(list(pred_files), case_ids, predictions)
     refs = {c: pf.load_label_map(ref_files[c]) for c in case_ids}
-    labels = sorted({int(v) for m in refs.values() for v in np.unique(m.array)} - {0})
+    labels = kind.labels(m.array for m in refs.values())
     if not labels:
         raise PredictionFileError(f"{reference}: every reference label map is empty (all 0)")
-    names = [info.name for info in available_metrics("segmentation")]
-    worst = {info.name: info.worst for info in available_metrics("segmentation")}
+    names = kind.metric_names()
     values = {name: np.empty((len(case_ids), len(labels))) for name in names}
     missing: list[str] = []
     per_case: list[dict[str, Any]] = []
     for i, case in enumerate(case_ids):
         ref_map = refs[case]
+        case_values: dict[str, Any]
         if case not in pred_files:
             missing.append(case)
-            diag = float(np.sqrt(np.sum((np.asarray(ref_map.array.shape) * ref_map.spacing) ** 2)))
-            for name in names:
-                values[name][i] = diag if math.isinf(worst[name]) else worst[name]
+            case_values = kind.worst_values(ref_map.array.shape, ref_map.spacing)
         else:
             pred_map = pf.load_label_map(pred_files[case])
             pf.check_same_grid(ref_map, pred_map, case)
-            scores = case_scores(
+            case_values = kind.case_values(
                 ref_map.array,
                 pred_map.array,
                 labels=labels,
                 spacing=ref_map.spacing,
                 conventions=conv,
             )
-            for name in names:
-                values[name][i] = scores[name]
+        for name in names:
+            values[name][i] = case_values[name]
         for j, label in enumerate(labels):
             row: dict[str, Any] = {"case_id": case, "label": label}
             row.update({name: float(values[name][i, j]) for name in names})
             row["missing"] = case in missing
             per_case.append(row)
-    metrics = score_segmentation(values, conventions=conv, n_bootstrap=n_bootstrap, seed=seed)
-    per_class = {
-        str(label): {
-            name: aggregate(values[name][:, j : j + 1], aggregation="class") for name in names
-        }
-        for j, label in enumerate(labels)
-    }
+    metrics = kind.aggregates(values, conventions=conv, n_bootstrap=n_bootstrap, seed=seed)
     return EvaluationResult(
-        "segmentation",
+        kind.name,
         metrics,
         per_case,
         {**conv.as_dict(), "labels": labels},
         missing,
-        {"per_class": per_class, "n_cases": len(case_ids)},
+        {"per_class": kind.per_class(values, labels), "n_cases": len(case_ids)},
     )
 
 
@@ -273,7 +251,8 @@ def evaluate_detection(
     ``cases`` lists every scan; without it, the scans are those of the reference, so scans with
     no lesion are not counted in false positives per scan.
     """
-    conv = conventions or DetectionConventions()
+    kind = DETECTION
+    conv = kind.resolve(conventions)
     ref = pf.read_detection_csv(reference, kind="reference")
     scans = pf.read_case_list(cases) if cases else list(dict.fromkeys(ref.seriesuid))
     if not scans:
@@ -281,50 +260,80 @@ def evaluate_detection(
     index = {uid: i for i, uid in enumerate(scans)}
     pred = pf.read_detection_csv(predictions, kind="predictions")
     exc = pf.read_detection_csv(excluded, kind="reference") if excluded else None
-    l_ids = ref.seriesuid + (exc.seriesuid if exc else [])
-    l_scan = np.r_[
-        _scan_index(ref.seriesuid, index, reference),
-        _scan_index(exc.seriesuid, index, excluded) if exc and excluded else np.zeros(0, np.intp),
-    ]
-    l_xyz = np.concatenate([ref.xyz] + ([exc.xyz] if exc else []))
-    l_diam = np.concatenate([ref.value] + ([exc.value] if exc else []))
-    l_incl = np.r_[
-        np.ones(len(ref.seriesuid), bool), np.zeros(len(l_ids) - len(ref.seriesuid), bool)
-    ]
-    c_scan = _scan_index(pred.seriesuid, index, predictions)
-    matches = match_candidates(
-        n_scans=len(scans),
-        lesion_scan=l_scan,
-        lesion_xyz=l_xyz,
-        lesion_diameter_mm=l_diam,
-        lesion_included=l_incl,
-        candidate_scan=c_scan,
-        candidate_xyz=pred.xyz,
-        candidate_score=pred.value,
-        default_diameter_mm=conv.default_diameter_mm,
+    ref_scan = _scan_index(ref.seriesuid, index, reference)
+    exc_scan = (
+        _scan_index(exc.seriesuid, index, excluded) if exc and excluded else np.zeros(0, np.intp)
     )
-    metrics = score_detection(matches, conventions=conv, n_bootstrap=n_bootstrap, seed=seed)
-    n_les = np.bincount(matches.lesion_scan, minlength=len(scans))
-    n_det = np.bincount(
-        matches.lesion_scan[np.isfinite(matches.lesion_score)], minlength=len(scans)
+    lesions = Lesions(
+        case_index=np.r_[ref_scan, exc_scan],
+        center_xyz=np.concatenate([ref.xyz] + ([exc.xyz] if exc else [])),
+        diameter_mm=np.concatenate([ref.value] + ([exc.value] if exc else [])),
+        excluded=np.r_[np.zeros(len(ref_scan), bool), np.ones(len(exc_scan), bool)],
     )
-    n_cand = np.bincount(c_scan, minlength=len(scans))
-    n_fp = np.bincount(matches.fp_scan, minlength=len(scans))
+    candidates = Candidates(
+        case_index=_scan_index(pred.seriesuid, index, predictions),
+        center_xyz=pred.xyz,
+        probability=pred.value,
+    )
+    matches = kind.match(candidates, lesions, n_scans=len(scans), conventions=conv)
+    metrics = kind.aggregates(matches, conventions=conv, n_bootstrap=n_bootstrap, seed=seed)
+    values = kind.per_case(matches)
+    n_cand = np.bincount(candidates.case_index, minlength=len(scans))
     per_case = [
         {
             "case_id": uid,
-            "lesions": int(n_les[i]),
-            "detected": int(n_det[i]),
+            "lesions": int(values["lesions"][i]),
+            "detected": int(values["detected"][i]),
             "candidates": int(n_cand[i]),
-            "false_positives": int(n_fp[i]),
+            "false_positives": int(values["false_positives"][i]),
             "missing": bool(n_cand[i] == 0),
         }
         for i, uid in enumerate(scans)
     ]
     missing = [uid for i, uid in enumerate(scans) if n_cand[i] == 0]
     return EvaluationResult(
-        "detection", metrics, per_case, conv.as_dict(), missing, {"n_cases": len(scans)}
+        kind.name, metrics, per_case, conv.as_dict(), missing, {"n_cases": len(scans)}
     )
+
+
+class Evaluator(Protocol):
+    """The evaluation of one kind's files, as :func:`evaluate` calls it."""
+
+    def __call__(
+        self,
+        reference: Path,
+        predictions: Path,
+        *,
+        cases: Path | None,
+        excluded: Path | None,
+        n_bootstrap: int,
+        seed: int,
+    ) -> EvaluationResult: ...
+
+
+def _no_exclusions(function: Callable[..., EvaluationResult]) -> Evaluator:
+    """``function`` as an :class:`Evaluator` (excluded findings are detection's alone)."""
+
+    def evaluate_files(
+        reference: Path,
+        predictions: Path,
+        *,
+        cases: Path | None,
+        excluded: Path | None,
+        n_bootstrap: int,
+        seed: int,
+    ) -> EvaluationResult:
+        return function(reference, predictions, cases=cases, n_bootstrap=n_bootstrap, seed=seed)
+
+    return evaluate_files
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    CLASSIFICATION.name: _no_exclusions(evaluate_classification),
+    SEGMENTATION.name: _no_exclusions(evaluate_segmentation),
+    DETECTION.name: evaluate_detection,
+}
+"""The evaluation of each kind's files, by the kind's name."""
 
 
 def evaluate(
@@ -337,24 +346,15 @@ def evaluate(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> EvaluationResult:
-    """Dispatch on ``kind`` ("classification", "segmentation", "detection") with defaults."""
-    if kind == "classification":
-        return evaluate_classification(
-            reference, predictions, cases=cases, n_bootstrap=n_bootstrap, seed=seed
-        )
-    if kind == "segmentation":
-        return evaluate_segmentation(
-            reference, predictions, cases=cases, n_bootstrap=n_bootstrap, seed=seed
-        )
-    if kind == "detection":
-        return evaluate_detection(
-            reference,
-            predictions,
-            cases=cases,
-            excluded=excluded,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-        )
-    raise PredictionFileError(
-        f"unknown kind {kind!r}; use classification, segmentation or detection"
+    """Score the files of a task of ``kind`` ("classification", "segmentation", "detection")
+    with the kind's default conventions; ``excluded`` applies to detection only."""
+    try:
+        name = get_kind(kind).name
+    except KeyError:
+        *first, last = EVALUATORS
+        raise PredictionFileError(
+            f"unknown kind {kind!r}; use {', '.join(first)} or {last}"
+        ) from None
+    return EVALUATORS[name](
+        reference, predictions, cases=cases, excluded=excluded, n_bootstrap=n_bootstrap, seed=seed
     )

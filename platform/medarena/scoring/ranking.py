@@ -1,13 +1,13 @@
-"""Leaderboard ranking as pure functions over pandas frames."""
+"""Leaderboard ranking as pure functions over pandas frames (:mod:`.boards` loads them)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
 from medarena.metrics import MetricInfo
+from medarena.numbers import missing_to_none
 
 ENTRY_COLUMNS = [
     "submission", "team", "trials", "finished_at", "sha256", "mlflow_run_id", "sandboxed",
@@ -52,22 +52,12 @@ def leaderboard(scores: pd.DataFrame | None, *, metrics: list[MetricInfo]) -> pd
     return table.reset_index()[columns]
 
 
-def _clean(value: Any) -> Any:
-    """``None`` for missing values (NaN, NaT, pandas' NA), else the value as a plain Python
-    scalar, so that the result serialises to JSON."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
 def leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[str, Any]]:
     """JSON rows of a :func:`leaderboard` frame: rank, submission, team, trials, and per metric
     its value and ``<metric>_ci`` (``[low, high]``); missing values are ``None``."""
     rows = []
     for rec in frame.to_dict(orient="records"):
-        rank = _clean(rec["rank"])
+        rank = missing_to_none(rec["rank"])
         row: dict[str, Any] = {
             "rank": None if rank is None else int(rank),
             "submission": rec["submission"],
@@ -75,8 +65,11 @@ def leaderboard_records(frame: pd.DataFrame, metrics: list[str]) -> list[dict[st
             "trials": int(rec["trials"]),
         }
         for name in metrics:
-            row[name] = _clean(rec[name])
-            row[f"{name}_ci"] = [_clean(rec[f"{name}_ci_low"]), _clean(rec[f"{name}_ci_high"])]
+            row[name] = missing_to_none(rec[name])
+            row[f"{name}_ci"] = [
+                missing_to_none(rec[f"{name}_ci_low"]),
+                missing_to_none(rec[f"{name}_ci_high"]),
+            ]
         if "submission_id" in rec:
             row["submission_id"] = int(rec["submission_id"])
         row["sha256"] = rec["sha256"]

@@ -1,4 +1,5 @@
-"""Tables: tasks, submissions, trials and scores.
+"""Tables: tasks, submissions, trials and scores (the store hands out :mod:`.values`, never these
+rows).
 
 A task row is one version of a task with one split hash. Every score carries the split hash it was
 computed on, so results from different splits can never be mixed on one leaderboard.
@@ -13,35 +14,11 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from medarena.store.values import Status
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class Status:
-    """The states of a submission, as stored in ``submissions.status``::
-
-        queued ──► running ──► scored | failed | cancelled
-           │          ├──► cancelling ──► cancelled  (cancel asked)
-           │          └──► queued                    (its worker was stopped, or died)
-           └──► cancelled                            (cancelled before it started)
-
-    A worker claims a queued submission by moving it to running, and hands it back to the queue
-    when it is stopped (the next worker continues it from its study); a running submission whose
-    driver stopped beating (killed, a lost machine) is handed back by the next worker that looks;
-    ``medarena cancel`` moves a
-    queued one straight to cancelled and a running one to cancelling, which its driver turns into
-    cancelled after stopping the running trials (finished trials are kept).
-    """
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    CANCELLING = "cancelling"
-    SCORED = "scored"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    ACTIVE = (QUEUED, RUNNING, CANCELLING)
-    FINISHED = (SCORED, FAILED, CANCELLED)
 
 
 class Base(DeclarativeBase):
@@ -72,7 +49,7 @@ class SubmissionRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     team: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default=Status.RUNNING, index=True)
+    status: Mapped[str] = mapped_column(String(20), default=Status.RUNNING.value, index=True)
     n_trials: Mapped[int]
     seed: Mapped[int]
     split_hash: Mapped[str] = mapped_column(String(64))

@@ -9,12 +9,16 @@ from typing import Any
 
 import optuna
 
-from medarena.exceptions import SubmissionError
-from medarena.execution import TrialJob, TrialResult, WorkerPool
+from medarena.exceptions import PlatformError, SubmissionError
+from medarena.execution import Pool, TrialJob, TrialResult
 from medarena.execution.supervisor import TrialConfig
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
 from medarena.tuning.space import to_distributions
+
+MAX_ATTEMPTS = 3
+"""How many times a job (a trial, a dry run, an inference) is started when its worker process
+keeps dying."""
 
 
 def base_config(bundle: SubmissionBundle, task: TaskSpec, *, use_gpu: bool) -> TrialConfig:
@@ -39,8 +43,11 @@ def trial_seed(config: TrialConfig, number: int) -> int:
     return config.seed + number
 
 
-def dry_run_job(bundle: SubmissionBundle, config: TrialConfig, *, owner: int = 0) -> TrialJob:
-    """The job that runs the submission for one batch (see :func:`dry_run`).
+def dry_run_job(
+    bundle: SubmissionBundle, config: TrialConfig, *, owner: int = 0, attempt: int = 1
+) -> TrialJob:
+    """The job that runs the submission for one batch (see :func:`dry_run`); ``attempt`` counts
+    from 1, as a trial's does.
 
     Uses the middle of every search-space range so that the check does not consume a sample of
     the seeded sampler.
@@ -62,12 +69,19 @@ def dry_run_job(bundle: SubmissionBundle, config: TrialConfig, *, owner: int = 0
         config=replace(config, params=params),
         files=bundle.files,
         dry_run=True,
+        attempt=attempt,
         owner=owner,
     )
 
 
 def check_dry_run(bundle: SubmissionBundle, result: TrialResult) -> None:
-    """Raise :class:`SubmissionError` if the dry run's ``result`` says it failed."""
+    """Raise :class:`SubmissionError` if the dry run's ``result`` says it failed, or
+    :class:`PlatformError` if its worker process died (sandboxed code cannot cause that)."""
+    if result.lost:
+        raise PlatformError(
+            f"{bundle.source}: the worker process of the dry run died in each of "
+            f"{result.job.attempt} attempts; the last time: {result.outcome.error}"
+        )
     if not result.outcome.ok:
         raise SubmissionError(
             f"{bundle.source}: the dry run of {bundle.spec.entry_point} failed:\n"
@@ -75,12 +89,24 @@ def check_dry_run(bundle: SubmissionBundle, result: TrialResult) -> None:
         )
 
 
-def dry_run(pool: WorkerPool, bundle: SubmissionBundle, config: TrialConfig) -> None:
+def dry_run(
+    pool: Pool,
+    bundle: SubmissionBundle,
+    config: TrialConfig,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> None:
     """Run the submission for one batch on a worker; raise :class:`SubmissionError` if it fails.
 
-    Call it on a pool that runs nothing else.
+    A dry run whose worker process died runs again, ``max_attempts`` times at most (then
+    :class:`PlatformError`). Call it on a pool that runs nothing else.
     """
-    pool.submit(dry_run_job(bundle, config))
-    result = pool.next_result()
-    assert result is not None
-    check_dry_run(bundle, result)
+    attempt = 0
+    while True:
+        attempt += 1
+        pool.submit(dry_run_job(bundle, config, attempt=attempt))
+        result = pool.next_result()
+        assert result is not None
+        if not result.lost or attempt >= max_attempts:
+            check_dry_run(bundle, result)
+            return

@@ -1,7 +1,8 @@
 """Pruning during a sweep: Optuna's median pruner, fed live by the trial workers.
 
 Workers never see the study database (the trust boundary holds): after each epoch they report the
-validation value to a :class:`PruningBoard`, a small object in its own Ray actor that keeps an
+validation value to a :class:`PruningBoard`, a small object in a service of the pool (on Ray, an
+actor of its own; see :meth:`medarena.execution.Pool.service`) that keeps an
 in-memory Optuna study with a :class:`optuna.pruners.MedianPruner` and answers whether to stop.
 The driver tells the board when trials finish (and, on resume, which trials finished before), and
 writes the curves into the SQL study itself. With pruning on, which trials are pruned depends on
@@ -15,7 +16,7 @@ from typing import Literal
 
 import optuna
 
-from medarena.execution import Service
+from medarena.execution import ServiceHandle
 
 
 class PruningBoard:
@@ -65,7 +66,7 @@ class PruningBoard:
 class PruningHook:
     """What a worker calls after each epoch (see :data:`medarena.submissions.trial.EpochHook`)."""
 
-    board: Service[PruningBoard]
+    board: ServiceHandle[PruningBoard]
     number: int
     attempt: int
     metric: str

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from medarena.exceptions import PlatformError
-from medarena.execution import WorkerPool
+from medarena.execution import Pool
 from medarena.execution.supervisor import TrialConfig
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
@@ -38,7 +38,7 @@ class SweepCancelled(Exception):  # noqa: N818  (a signal, not an error of the s
 class FairShare:
     """Drives the sweeps added to it on ``pool``; not thread safe (one driver thread)."""
 
-    def __init__(self, pool: WorkerPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self._sweeps: dict[int, Sweep] = {}  # by owner, in the order they were added
         self._served: dict[int, int] = {}  # owner -> serial number of the last job it got
@@ -139,7 +139,7 @@ class FairShare:
 
 
 def run_sweep(
-    pool: WorkerPool,
+    pool: Pool,
     bundle: SubmissionBundle,
     task: TaskSpec,
     *,
@@ -151,13 +151,15 @@ def run_sweep(
     finished: dict[int, TrialRecord] | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     should_stop: Callable[[], bool] | None = None,
+    poll_s: float = 1.0,
 ) -> SweepResult:
     """Run (or continue) the sweep until ``n_trials`` trials have finished; return every trial.
 
     The single-submission case of :class:`Sweep` (see it for ``on_trial`` and ``finished``),
-    driven by a :class:`FairShare` holding it alone. ``should_stop`` is polled at most once a
-    second; when it answers true the running trials are stopped, marked failed in the study, and
-    :class:`SweepCancelled` is raised.
+    driven by a :class:`FairShare` holding it alone, its pruning board a service of ``pool``.
+    ``should_stop`` is polled at most once every ``poll_s`` seconds; when it answers true the
+    running trials are stopped, marked failed in the study, and :class:`SweepCancelled` is
+    raised.
 
     Raises :class:`TrialError` with the first error if every trial failed.
     """
@@ -171,18 +173,19 @@ def run_sweep(
         on_trial=on_trial,
         finished=finished,
         max_attempts=max_attempts,
+        services=pool.service,
     )
     share = FairShare(pool)
     share.add(sweep)
     polled = -math.inf
     try:
         while True:
-            if should_stop is not None and time.monotonic() - polled >= 1.0:
+            if should_stop is not None and time.monotonic() - polled >= poll_s:
                 polled = time.monotonic()
                 if should_stop():
                     share.cancel(sweep)
                     raise SweepCancelled(f"sweep {study_name!r} was cancelled")
-            if share.step(timeout=None if should_stop is None else 1.0):
+            if share.step(timeout=None if should_stop is None else poll_s):
                 break
     finally:
         sweep.close()

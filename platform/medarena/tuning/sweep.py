@@ -26,17 +26,24 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
 
 import optuna
 
 from medarena.exceptions import PlatformError, TrialError
-from medarena.execution import Service, TrialJob, TrialResult
+from medarena.execution import ServiceFactory, ServiceHandle, TrialJob, TrialResult
 from medarena.execution.supervisor import TrialConfig, TrialOutcome
 from medarena.metrics import get_metric
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
-from medarena.tuning.jobs import base_config, check_dry_run, dry_run, dry_run_job, trial_seed
+from medarena.tuning.jobs import (
+    MAX_ATTEMPTS,
+    base_config,
+    check_dry_run,
+    dry_run,
+    dry_run_job,
+    trial_seed,
+)
 from medarena.tuning.pruning import PruningBoard, PruningHook
 from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord, TrialState
 from medarena.tuning.space import to_distributions
@@ -62,13 +69,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
-"""How many times a trial is started when its worker process keeps dying."""
+S = TypeVar("S")
+P = ParamSpec("P")
 
 PRUNER_STARTUP_TRIALS = 2
 """The median pruner prunes nothing until this many trials have completed."""
 PRUNER_WARMUP_EPOCHS = 1
 """... nor in a trial's first epochs."""
+
+
+def _ray_service(cls: Callable[P, S], /, *args: P.args, **kwargs: P.kwargs) -> ServiceHandle[S]:
+    """A service in a Ray actor of its own (the default: Ray is imported only when needed)."""
+    from medarena.execution import Service
+
+    return Service(cls, *args, **kwargs)
 
 
 class _Open(NamedTuple):
@@ -92,7 +106,8 @@ class Sweep:
     :class:`SubmissionError` from :meth:`accept`.
 
     ``on_trial`` must record a trial durably before it returns: the study is told about the
-    trial only afterwards. Not thread safe.
+    trial only afterwards. ``services`` starts the pruning board where the jobs can reach it:
+    the pool's :meth:`~medarena.execution.Pool.service` (default: a Ray actor). Not thread safe.
     """
 
     def __init__(
@@ -110,15 +125,16 @@ class Sweep:
         owner: int = 0,
         team: str = "",
         dry_run: bool = False,
+        services: ServiceFactory | None = None,
     ) -> None:
         self.bundle, self.task, self.config = bundle, task, config
         self.study_name, self.n_trials, self.max_attempts = study_name, n_trials, max_attempts
         self.owner, self.team = owner, team
         self.on_trial = on_trial
         self.study = open_study(task, storage_url=storage_url, study_name=study_name)
-        self._board: Service[PruningBoard] | None = None
+        self._board: ServiceHandle[PruningBoard] | None = None
         if task.budget.pruner == "median":
-            self._board = Service(
+            self._board = (services or _ray_service)(
                 PruningBoard, direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS
             )
         self._primary = task.metrics.primary
@@ -133,6 +149,7 @@ class Sweep:
         self._queue: collections.deque[tuple[int, int]] = collections.deque()  # number, attempt
         self._open: dict[int, _Open] = {}
         self._dry_run: Literal["todo", "running", "done"] = "todo" if dry_run else "done"
+        self._dry_run_attempt = 0
         self._inference: Literal["todo", "running", "done"] = "todo"
         self._inference_attempt = 0
         self._unrecorded = 0  # trials accepted, not yet recorded: the best may still change
@@ -238,8 +255,11 @@ class Sweep:
             if self._dry_run == "running":
                 return None
             self._dry_run = "running"
+            self._dry_run_attempt += 1
             self.running += 1
-            return dry_run_job(self.bundle, self.config, owner=self.owner)
+            return dry_run_job(
+                self.bundle, self.config, owner=self.owner, attempt=self._dry_run_attempt
+            )
         item = self._next_trial()
         if item is None:
             return self._inference_job()
@@ -302,6 +322,10 @@ class Sweep:
         dry run passed, or the trial lost its worker and will run again."""
         self.running -= 1
         if result.job.dry_run:
+            if result.lost and result.job.attempt < self.max_attempts:
+                log.warning("the dry run of %s lost its worker; running it again", self.study_name)
+                self._dry_run = "todo"
+                return None
             self._dry_run = "done"
             check_dry_run(self.bundle, result)
             return None

@@ -246,7 +246,7 @@ def test_curves_are_drawn_from_the_tracking_store(
 
     monkeypatch.setattr(views, "trial_curves", fake_curves, raising=False)
     store = Store(f"sqlite:///{tmp_path / 'leaderboard.db'}")
-    store.update_submission(ids["cnn"], mlflow_run_id="run-1")
+    store.set_mlflow_run_id(ids["cnn"], "run-1")
     store.engine.dispose()
     app = create_app(
         db_url=f"sqlite:///{tmp_path / 'leaderboard.db'}",

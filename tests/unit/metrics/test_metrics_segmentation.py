@@ -30,13 +30,8 @@ from medarena.metrics import (
     normalized_surface_distance,
     surface_distances,
 )
-from medarena.metrics.segmentation import (
-    SurfaceDistances,
-    _hausdorff_from,
-    _neighbour_codes,
-    _nsd_from,
-    _surfel_weights,
-)
+from medarena.metrics._surface_metrics import hausdorff_from, nsd_from
+from medarena.metrics._surfaces import SurfaceDistances, _neighbour_codes, _surfel_weights
 
 CASES = [
     ((32, 32, 32), (1.0, 1.0, 1.0)),
@@ -315,14 +310,14 @@ def test_cropped_equals_uncropped(seed: int) -> None:
             np.testing.assert_allclose(getattr(got, field), getattr(other, field), rtol=1e-13)
         kw = {"spacing": spacing, "surface": surface}
         for mask_pair in ((ref, pred), (big_ref, big_pred)):
-            assert hausdorff_distance(*mask_pair, **kw) == _hausdorff_from(
+            assert hausdorff_distance(*mask_pair, **kw) == hausdorff_from(
                 exact, 100.0, "directed_max", surface
             )
             for mode in ("directed_max", "pooled"):
-                assert hd95(*mask_pair, percentile_mode=mode, **kw) == _hausdorff_from(
+                assert hd95(*mask_pair, percentile_mode=mode, **kw) == hausdorff_from(
                     exact, 95.0, mode, surface
                 )
             for tol in tolerances:
                 assert normalized_surface_distance(*mask_pair, tolerance_mm=tol, **kw) == (
-                    _nsd_from(tree, tol)
+                    nsd_from(tree, tol)
                 )

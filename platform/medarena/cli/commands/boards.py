@@ -12,6 +12,7 @@ from medarena.cli.errors import errors
 from medarena.cli.render import (
     TableFormat,
     console,
+    echo,
     echo_json,
     err_console,
     print_leaderboard,
@@ -32,17 +33,13 @@ DEMO = {
 
 
 def show_leaderboard(arena: Arena, task: str, fmt: TableFormat) -> None:
-    spec = arena.catalogue.get(task)
-    frame = arena.leaderboard(task)
-    metrics = spec.metrics.names
+    board = arena.board(task)
     if fmt is TableFormat.json:
-        from medarena.scoring.ranking import leaderboard_records
-
-        echo_json(leaderboard_records(frame, metrics))
+        echo_json(board.records())
     elif fmt is TableFormat.csv:
-        typer.echo(frame.to_csv(index=False), nl=False)
+        echo(board.frame.to_csv(index=False), nl=False)
     else:
-        print_leaderboard(f"{spec.title} — {spec.name} v{spec.version}", frame, metrics)
+        print_leaderboard(board)
 
 
 def leaderboard(

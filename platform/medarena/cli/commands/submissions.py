@@ -20,6 +20,7 @@ from medarena.cli.render import (
     with_progress,
 )
 from medarena.cli.resources import open_arena, open_store
+from medarena.exceptions import UserError
 from medarena.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,13 +57,18 @@ def submit(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Validate a submission, run the task's search on it, score it and record it."""
+    from medarena.store import Status
+
     settings = Settings()
     with errors(settings):
         with open_arena(settings) as arena:
             if queue:
                 submission_id = arena.enqueue(path, task, trials=trials, team=team)
                 if fmt is OutputFormat.json:
-                    echo_json({"submission_id": submission_id, "status": "queued"}, indent=None)
+                    echo_json(
+                        {"submission_id": submission_id, "status": Status.QUEUED.value},
+                        indent=None,
+                    )
                 else:
                     console.print(f"submission {submission_id} queued", highlight=False)
                 return
@@ -98,7 +104,10 @@ def progress(
     settings = Settings()
     with errors(settings):
         with open_store(settings) as store:
-            state = store.progress(submission_id)
+            try:
+                state = store.progress(submission_id)
+            except KeyError:
+                raise UserError(f"there is no submission {submission_id}") from None
         print_fields(state, fmt)
 
 
@@ -113,13 +122,15 @@ def queue_(fmt: FormatOption = OutputFormat.table) -> None:
 
 def cancel(submission_id: Annotated[int, typer.Argument(help="the submission's id")]) -> None:
     """Cancel a queued submission, or stop a running one (its finished trials are kept)."""
+    from medarena.store import Status
+
     settings = Settings()
     with errors(settings):
         with open_arena(settings) as arena:
             status = arena.cancel(submission_id)
         what = (
             "cancelled"
-            if status == "cancelled"
+            if status is Status.CANCELLED
             else f"{status}: its driver stops it within seconds"
         )
         console.print(f"submission {submission_id} {what}", highlight=False)

@@ -14,9 +14,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from medarena.metrics import DetectionConventions, DetectionMatches, get_metric, match_candidates
-from medarena.tasks.kinds._base import Candidates, FloatArray, Reference
-from medarena.tasks.readers import voxel_to_world, world_to_voxel
+from medarena.metrics import (
+    DetectionConventions,
+    DetectionMatches,
+    froc_bootstrap,
+    get_metric,
+    match_candidates,
+    percentile_interval,
+)
+from medarena.metrics.detection import froc_summary
+from medarena.tasks.kinds._base import Candidates, FloatArray, Reference, TaskKind
+from medarena.tasks.kinds._scores import MetricValue, Scores
+from medarena.tasks.readers import Lesions, voxel_to_world, world_to_voxel
 
 MAX_CANDIDATES_PER_CASE = 50
 MIN_PROBABILITY = 0.02
@@ -55,9 +64,10 @@ def find_peaks(
     return idx[order], values[order]
 
 
-class Detection:
+class Detection(TaskKind[Candidates, DetectionConventions]):
     name = "detection"
     contract = "a heatmap of logits of shape (batch, 1, *spatial) at the input's resolution"
+    conventions_type = DetectionConventions
 
     def targets(self, reference: Reference, *, image_shape: tuple[int, ...]) -> npt.NDArray[Any]:
         return heatmaps(reference, image_shape)
@@ -98,31 +108,90 @@ class Detection:
     def validation_scores(
         self, predictions: Candidates, reference: Reference, metrics: tuple[str, ...]
     ) -> dict[str, float]:
-        matches = match_findings(predictions, reference)
+        matches = self.match(predictions, _lesions(reference), n_scans=len(reference))
         return {name: get_metric(name).compute(matches) for name in metrics}
 
+    # Scoring, and its pieces
 
-def match_findings(
-    predictions: Candidates,
-    reference: Reference,
-    *,
-    conventions: DetectionConventions | None = None,
-) -> DetectionMatches:
-    """LUNA16 matching of candidates to the reference findings of the same cases."""
-    conv = conventions or DetectionConventions()
+    def score(
+        self,
+        predictions: Candidates,
+        reference: Reference,
+        *,
+        conventions: DetectionConventions | None = None,
+        n_bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> Scores:
+        conv = self.resolve(conventions)
+        matches = self.match(
+            predictions, _lesions(reference), n_scans=len(reference), conventions=conv
+        )
+        return Scores(
+            self.aggregates(matches, conventions=conv, n_bootstrap=n_bootstrap, seed=seed),
+            self.per_case(matches),
+        )
+
+    def match(
+        self,
+        candidates: Candidates,
+        lesions: Lesions,
+        *,
+        n_scans: int,
+        conventions: DetectionConventions | None = None,
+    ) -> DetectionMatches:
+        """LUNA16 matching of candidates to the findings of the same scans (excluded findings
+        are neither hits nor false positives)."""
+        conv = self.resolve(conventions)
+        return match_candidates(
+            n_scans=n_scans,
+            lesion_scan=lesions.case_index,
+            lesion_xyz=lesions.center_xyz,
+            lesion_diameter_mm=lesions.diameter_mm,
+            lesion_included=~lesions.excluded,
+            candidate_scan=candidates.case_index,
+            candidate_xyz=candidates.center_xyz,
+            candidate_score=candidates.probability,
+            default_diameter_mm=conv.default_diameter_mm,
+        )
+
+    def aggregates(
+        self,
+        matches: DetectionMatches,
+        *,
+        conventions: DetectionConventions | None = None,
+        n_bootstrap: int = 1000,
+        seed: int = 0,
+    ) -> dict[str, MetricValue]:
+        """CPM, sensitivity, false positives per scan and sensitivity at each operating point,
+        each with its scan-level bootstrap interval."""
+        conv = self.resolve(conventions)
+        opts: dict[str, Any] = {
+            "operating_points": conv.operating_points,
+            "interpolation": conv.interpolation,
+        }
+        values = froc_summary(matches, **opts)
+        boot = froc_bootstrap(matches, n_samples=n_bootstrap, seed=seed, **opts)
+        by_name = boot.by_name(conv.points)
+        return {
+            name: MetricValue(v, percentile_interval(by_name[name])) for name, v in values.items()
+        }
+
+    def per_case(self, matches: DetectionMatches) -> dict[str, FloatArray]:
+        """``lesions`` (included findings), ``detected`` (of those) and ``false_positives`` of
+        each scan."""
+        n = matches.n_scans
+        detected = matches.lesion_scan[np.isfinite(matches.lesion_score)]
+        return {
+            "lesions": np.bincount(matches.lesion_scan, minlength=n).astype(np.float64),
+            "detected": np.bincount(detected, minlength=n).astype(np.float64),
+            "false_positives": np.bincount(matches.fp_scan, minlength=n).astype(np.float64),
+        }
+
+
+def _lesions(reference: Reference) -> Lesions:
     lesions = reference.lesions
-    assert lesions is not None
-    return match_candidates(
-        n_scans=len(reference),
-        lesion_scan=lesions.case_index,
-        lesion_xyz=lesions.center_xyz,
-        lesion_diameter_mm=lesions.diameter_mm,
-        lesion_included=~lesions.excluded,
-        candidate_scan=predictions.case_index,
-        candidate_xyz=predictions.center_xyz,
-        candidate_score=predictions.probability,
-        default_diameter_mm=conv.default_diameter_mm,
-    )
+    assert lesions is not None, "a detection reference holds its findings"
+    return lesions
 
 
 DETECTION = Detection()

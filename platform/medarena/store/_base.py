@@ -1,0 +1,140 @@
+"""The store's foundation: the engine (migrated on opening), sessions, the one checked change of
+a submission's status, and the conversion of rows into the values the store hands out."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, create_engine, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from medarena.exceptions import PlatformError
+from medarena.store.migrate import upgrade
+from medarena.store.models import ScoreRow, SubmissionRow, TaskRow, TrialRow
+from medarena.store.values import (
+    Status,
+    StoredScore,
+    StoredSubmission,
+    StoredTask,
+    StoredTrial,
+    TrialState,
+    sources,
+)
+
+
+class StoreBase:
+    """The leaderboard database at ``url``; its schema is migrated to the newest on opening."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(url)
+            upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise PlatformError(f"cannot open the leaderboard database {parsed!r}: {exc}") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    @staticmethod
+    def _move(
+        s: Session,
+        submission_id: int,
+        new: Status,
+        *,
+        only_from: Collection[Status] | None = None,
+        where: ColumnElement[bool] | None = None,
+        also: Mapping[Any, Any] | None = None,
+    ) -> bool:
+        """Every change of a submission's status goes through here: move it to ``new`` if the
+        status it has now may become ``new`` (:data:`~medarena.store.values.TRANSITIONS`), is
+        one of ``only_from`` (the caller's narrower move) and ``where`` holds; also set the
+        columns ``also`` (``{SubmissionRow.column: value}``). One conditional UPDATE, so two
+        processes never both make the same move; false if the submission was not moved."""
+        allowed = sources(new) if only_from is None else sources(new) & set(only_from)
+        if not allowed:
+            return False
+        conditions = [
+            SubmissionRow.id == submission_id,
+            SubmissionRow.status.in_(sorted(state.value for state in allowed)),
+        ]
+        if where is not None:
+            conditions.append(where)
+        result = s.execute(
+            update(SubmissionRow)
+            .where(*conditions)
+            .values({SubmissionRow.status: new.value, **(also or {})})
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def task_value(row: TaskRow) -> StoredTask:
+    return StoredTask(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        kind=row.kind,
+        title=row.title,
+        split_hash=row.split_hash,
+        primary_metric=row.primary_metric,
+        created_at=row.created_at,
+    )
+
+
+def submission_value(row: SubmissionRow) -> StoredSubmission:
+    return StoredSubmission(
+        id=row.id,
+        task_id=row.task_id,
+        name=row.name,
+        team=row.team,
+        sha256=row.sha256,
+        status=Status(row.status),
+        n_trials=row.n_trials,
+        seed=row.seed,
+        split_hash=row.split_hash,
+        study_name=row.study_name,
+        mlflow_run_id=row.mlflow_run_id,
+        best_params=row.best_params,
+        conventions=row.conventions,
+        wall_seconds=row.wall_seconds,
+        error=row.error,
+        sandboxed=row.sandboxed,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        heartbeat=row.heartbeat,
+    )
+
+
+def trial_value(row: TrialRow) -> StoredTrial:
+    return StoredTrial(
+        id=row.id,
+        submission_id=row.submission_id,
+        number=row.number,
+        state=TrialState(row.state),
+        params=row.params,
+        value=row.value,
+        best_epoch=row.best_epoch,
+        epochs=row.epochs,
+        fit_seconds=row.fit_seconds,
+        error=row.error,
+        attempts=row.attempts,
+    )
+
+
+def score_value(row: ScoreRow) -> StoredScore:
+    return StoredScore(
+        id=row.id,
+        submission_id=row.submission_id,
+        metric=row.metric,
+        value=row.value,
+        ci_low=row.ci_low,
+        ci_high=row.ci_high,
+        split_hash=row.split_hash,
+    )
