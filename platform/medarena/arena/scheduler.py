@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from medarena.arena._records import score_best
 from medarena.arena._run import (
@@ -29,12 +29,33 @@ from medarena.arena._run import (
 from medarena.store import Status
 
 if TYPE_CHECKING:
-    from medarena.arena._arena import Arena
-    from medarena.store import StoredSubmission
+    from medarena.arena._heartbeat import Heartbeat
+    from medarena.arena._records import Records
+    from medarena.arena._run import ArenaConfig
+    from medarena.store import Store, StoredSubmission
+    from medarena.submissions import SubmissionBundle
+    from medarena.tasks import TaskSpec
     from medarena.tuning import FairShare, Sweep, SweepProgress, TrialRecord
 
 ALL_WORKERS = 1 << 30
 """A queue worker's pool takes every slot the cluster has for the task."""
+
+
+class Platform(Protocol):
+    """What the scheduler uses of the arena (:class:`medarena.arena.Arena` is one)."""
+
+    @property
+    def config(self) -> ArenaConfig: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def heartbeat(self) -> Heartbeat: ...
+    @property
+    def records(self) -> Records: ...
+    def kept_submission(self, row: StoredSubmission) -> tuple[TaskSpec, SubmissionBundle]: ...
+    def prepare_run(
+        self, row: StoredSubmission, spec: TaskSpec, bundle: SubmissionBundle, *, max_workers: int
+    ) -> Run: ...
 
 
 class QueueScheduler:
@@ -42,7 +63,7 @@ class QueueScheduler:
 
     def __init__(
         self,
-        arena: Arena,
+        arena: Platform,
         *,
         on_event: EventCallback | None = None,
         on_trial: QueueTrialCallback | None = None,

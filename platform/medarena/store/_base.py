@@ -4,8 +4,9 @@ a submission's status, and the conversion of rows into the values the store hand
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, create_engine, update
 from sqlalchemy.engine import make_url
@@ -24,6 +25,8 @@ from medarena.store.values import (
     TrialState,
     sources,
 )
+
+V = TypeVar("V")
 
 
 class StoreBase:
@@ -75,66 +78,24 @@ class StoreBase:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _copy(value_type: type[V], row: object, **converted: object) -> V:
+    """A ``value_type`` with the fields of ``row`` of the same names (``converted`` instead
+    where given)."""
+    values = {f.name: getattr(row, f.name) for f in fields(value_type)}  # type: ignore[arg-type]
+    return value_type(**(values | converted))
+
+
 def task_value(row: TaskRow) -> StoredTask:
-    return StoredTask(
-        id=row.id,
-        name=row.name,
-        version=row.version,
-        kind=row.kind,
-        title=row.title,
-        split_hash=row.split_hash,
-        primary_metric=row.primary_metric,
-        created_at=row.created_at,
-    )
+    return _copy(StoredTask, row)
 
 
 def submission_value(row: SubmissionRow) -> StoredSubmission:
-    return StoredSubmission(
-        id=row.id,
-        task_id=row.task_id,
-        name=row.name,
-        team=row.team,
-        sha256=row.sha256,
-        status=Status(row.status),
-        n_trials=row.n_trials,
-        seed=row.seed,
-        split_hash=row.split_hash,
-        study_name=row.study_name,
-        mlflow_run_id=row.mlflow_run_id,
-        best_params=row.best_params,
-        conventions=row.conventions,
-        wall_seconds=row.wall_seconds,
-        error=row.error,
-        sandboxed=row.sandboxed,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        heartbeat=row.heartbeat,
-    )
+    return _copy(StoredSubmission, row, status=Status(row.status))
 
 
 def trial_value(row: TrialRow) -> StoredTrial:
-    return StoredTrial(
-        id=row.id,
-        submission_id=row.submission_id,
-        number=row.number,
-        state=TrialState(row.state),
-        params=row.params,
-        value=row.value,
-        best_epoch=row.best_epoch,
-        epochs=row.epochs,
-        fit_seconds=row.fit_seconds,
-        error=row.error,
-        attempts=row.attempts,
-    )
+    return _copy(StoredTrial, row, state=TrialState(row.state))
 
 
 def score_value(row: ScoreRow) -> StoredScore:
-    return StoredScore(
-        id=row.id,
-        submission_id=row.submission_id,
-        metric=row.metric,
-        value=row.value,
-        ci_low=row.ci_low,
-        ci_high=row.ci_high,
-        split_hash=row.split_hash,
-    )
+    return _copy(StoredScore, row)

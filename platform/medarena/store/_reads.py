@@ -35,23 +35,13 @@ class Progress(TypedDict):
     error: str
 
 
-class QueueEntry(TypedDict):
+class QueueEntry(Progress):
     """A queued or running submission (``medarena queue``): who, what, progress, place."""
 
-    submission_id: int
     task: str
     submission: str
     team: str
     created_at: str
-    status: Status
-    total: int
-    done: int
-    failed: int
-    pruned: int
-    retried: int
-    best_value: float | None
-    metric: str
-    error: str
     place: int | None
 
 

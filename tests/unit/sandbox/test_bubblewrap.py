@@ -15,6 +15,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def run_in_box(tmp_path: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in a box built by the platform's bubblewrap command line (the guest's
+    command replaced; ``{python}`` in it stands for the box's interpreter)."""
+    folders = {name: tmp_path / name for name in ("code", "data", "etc", "scratch")}
+    for folder in folders.values():
+        folder.mkdir()
+    bubblewrap.write_user_files(folders["etc"])
+    full = bubblewrap.box_command(
+        3, limits=SandboxLimits(), sandboxed=True, nice=0, threads=1, gpu=False,
+        out=folders["scratch"] / "out", **folders,
+    )  # fmt: skip
+    start = full.index(next(a for a in full if a.endswith("/bwrap")))
+    end = full.index("--", start)  # the guest's command follows
+    python = full[end + 1]
+    inside = [part.replace("{python}", python) for part in command]
+    return subprocess.run(
+        [*full[start:end], "--", *inside], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def test_a_runtime_under_the_hosts_tmp_is_visible_in_the_box(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -27,20 +47,7 @@ def test_a_runtime_under_the_hosts_tmp_is_visible_in_the_box(
         try:
             real = bubblewrap._runtime_paths()
             monkeypatch.setattr(bubblewrap, "_runtime_paths", lambda: [*real, Path(runtime)])
-            folders = {name: tmp_path / name for name in ("code", "data", "etc", "scratch")}
-            for folder in folders.values():
-                folder.mkdir()
-            bubblewrap.write_user_files(folders["etc"])
-            command = bubblewrap.box_command(
-                3, limits=SandboxLimits(), sandboxed=True, nice=0, threads=1, gpu=False,
-                out=folders["scratch"] / "out", **folders,
-            )  # fmt: skip
-            start = command.index(next(a for a in command if a.endswith("/bwrap")))
-            end = command.index("--", start)  # the guest's command follows
-            shown = subprocess.run(
-                [*command[start:end], "--", "/bin/sh", "-c", f"cat {runtime}/marker; ls /tmp"],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
+            shown = run_in_box(tmp_path, "/bin/sh", "-c", f"cat {runtime}/marker; ls /tmp")
         finally:
             secret.unlink()
     assert shown.returncode == 0, shown.stderr
@@ -50,20 +57,7 @@ def test_a_runtime_under_the_hosts_tmp_is_visible_in_the_box(
 
 def test_the_sandbox_user_has_a_name(tmp_path: Path) -> None:
     """Libraries that look up the current user (MONAI and torch do at import) find it."""
-    folders = {name: tmp_path / name for name in ("code", "data", "etc", "scratch")}
-    for folder in folders.values():
-        folder.mkdir()
-    bubblewrap.write_user_files(folders["etc"])
-    command = bubblewrap.box_command(
-        3, limits=SandboxLimits(), sandboxed=True, nice=0, threads=1, gpu=False,
-        out=folders["scratch"] / "out", **folders,
-    )  # fmt: skip
-    start = command.index(next(a for a in command if a.endswith("/bwrap")))
-    end = command.index("--", start)
     lookup = "import getpass, os, pwd; print(pwd.getpwuid(os.getuid()).pw_name, getpass.getuser())"
-    shown = subprocess.run(
-        [*command[start:end], "--", command[end + 1], "-I", "-c", lookup],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    shown = run_in_box(tmp_path, "{python}", "-I", "-c", lookup)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == ["nobody", "nobody"]
