@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -131,7 +131,11 @@ def create_app(
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
-    def not_found(request: Request, exc: NotFoundError) -> HTMLResponse:
+    @app.exception_handler(NotFoundError)
+    def not_found(request: Request, exc: NotFoundError) -> Response:
+        """A task or submission that does not exist: a JSON 404 from the API, a page else."""
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
         return page(
             request,
             "not_found.html",
@@ -148,10 +152,7 @@ def create_app(
 
     @app.get("/tasks/{name}", response_class=HTMLResponse, include_in_schema=False)
     def task_page(request: Request, name: str) -> HTMLResponse:
-        try:
-            board = views.board(name)
-        except NotFoundError as exc:
-            return not_found(request, exc)
+        board = views.board(name)
         rows = board_rows(board)
         primary = board.primary
         forest = forest_plot(
@@ -183,10 +184,7 @@ def create_app(
 
     @app.get("/submissions/{submission_id}", response_class=HTMLResponse, include_in_schema=False)
     def submission_page(request: Request, submission_id: int) -> HTMLResponse:
-        try:
-            shown = views.submission_page(submission_id)
-        except NotFoundError as exc:
-            return not_found(request, exc)
+        shown = views.submission_page(submission_id)
         detail = shown.detail
         curves, why_no_curves = views.curves(detail)
         plot = (
@@ -221,18 +219,12 @@ def create_app(
     @app.get("/api/tasks/{name}", tags=["tasks"])
     def api_task(name: str) -> dict[str, Any]:
         """A task's spec summary: metrics with their direction and range, budget, split hash."""
-        try:
-            return views.task_detail(name)
-        except NotFoundError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return views.task_detail(name)
 
     @app.get("/api/tasks/{name}/leaderboard", tags=["tasks"])
     def api_leaderboard(name: str) -> list[dict[str, Any]]:
         """The ranked rows of a task (as ``medarena leaderboard NAME --format json``)."""
-        try:
-            return board_rows(views.board(name))
-        except NotFoundError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return board_rows(views.board(name))
 
     @app.get(
         "/api/submissions/{submission_id}/cases",
@@ -243,18 +235,12 @@ def create_app(
     def api_case_scores(submission_id: int) -> list[dict[str, Any]]:
         """A scored submission's per-case values on the hidden test set (for statistics), for
         organizers only: ``Authorization: Bearer <MEDARENA_ADMIN_TOKEN>``."""
-        try:
-            return views.case_scores(submission_id)
-        except NotFoundError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return views.case_scores(submission_id)
 
     @app.get("/api/submissions/{submission_id}", tags=["submissions"])
     def api_submission(submission_id: int) -> dict[str, Any]:
         """A submission's status, progress, scores, best parameters and trials."""
-        try:
-            return views.submission_detail(submission_id)
-        except NotFoundError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return views.submission_detail(submission_id)
 
     return app
 

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from medarena.store import Store
     from medarena.submissions import SubmissionBundle
     from medarena.tuning import SweepProgress, SweepResult, TrialRecord
-    from medarena.tuning.sweep import TrialState as SweepState
 
 
 class Records:
@@ -65,17 +64,10 @@ class Records:
                 error=row.error,
                 weights=path.read_bytes() if path.exists() else None,
             )
-            state: SweepState = (
-                "complete"
-                if row.state is TrialState.COMPLETE
-                else "pruned"
-                if row.state is TrialState.PRUNED
-                else "failed"
-            )
             records[row.number] = TrialRecord(
                 row.number,
                 row.params,
-                state,
+                row.state,
                 outcome,
                 attempts=row.attempts,
             )
@@ -113,7 +105,7 @@ class Records:
                     "attempts": float(trial.attempts),
                 },
                 tags=tags,
-                failed=trial.state == "failed",
+                failed=trial.state is TrialState.FAILED,
             )
             self.store.add_trial(
                 submission_id,

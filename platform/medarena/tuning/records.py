@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from medarena.execution.supervisor import TrialOutcome
-
-TrialState = Literal["complete", "failed", "pruned"]
+from medarena.store.values import TrialState
 
 
 @dataclass(frozen=True)

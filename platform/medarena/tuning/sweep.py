@@ -34,6 +34,7 @@ from medarena.exceptions import PlatformError, TrialError
 from medarena.execution import ServiceFactory, ServiceHandle, TrialJob, TrialResult
 from medarena.execution.supervisor import TrialConfig, TrialOutcome
 from medarena.metrics import get_metric
+from medarena.store.values import TrialState
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
 from medarena.tuning.jobs import (
@@ -45,7 +46,7 @@ from medarena.tuning.jobs import (
     trial_seed,
 )
 from medarena.tuning.pruning import PruningBoard, PruningHook
-from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord, TrialState
+from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord
 from medarena.tuning.space import to_distributions
 from medarena.tuning.study import direction, open_study, slot_seed
 
@@ -58,7 +59,6 @@ __all__ = [
     "SweepProgress",
     "SweepResult",
     "TrialRecord",
-    "TrialState",
     "base_config",
     "dry_run",
     "dry_run_job",
@@ -170,8 +170,10 @@ class Sweep:
             if frozen.state.is_finished():
                 if record is None:
                     log.warning("trial %d is finished in the study but not recorded", frozen.number)
-                    state: TrialState = (
-                        "complete" if frozen.state == optuna.trial.TrialState.COMPLETE else "failed"
+                    state = (
+                        TrialState.COMPLETE
+                        if frozen.state == optuna.trial.TrialState.COMPLETE
+                        else TrialState.FAILED
                     )
                     value = frozen.value if frozen.value is not None else math.nan
                     record = TrialRecord(
@@ -190,8 +192,8 @@ class Sweep:
             self._note_best(record)
         progress = self.progress
         progress.done = progress.restored = len(self.records)
-        progress.failed = sum(r.state == "failed" for r in self.records)
-        progress.pruned = sum(r.state == "pruned" for r in self.records)
+        progress.failed = sum(r.state is TrialState.FAILED for r in self.records)
+        progress.pruned = sum(r.state is TrialState.PRUNED for r in self.records)
         return len(existing)
 
     @property
@@ -212,7 +214,7 @@ class Sweep:
     def _note_best(self, record: TrialRecord) -> None:
         """Track the best complete trial and its weights; ties go to the lower number, whatever
         the order."""
-        if record.state != "complete":
+        if record.state is not TrialState.COMPLETE:
             return
         value, best = record.value, self.progress.best_value
         if (
@@ -224,9 +226,9 @@ class Sweep:
             self._best_weights = record.outcome.weights
 
     def _tell(self, trial: optuna.Trial | int, record: TrialRecord) -> None:
-        if record.state == "complete":
+        if record.state is TrialState.COMPLETE:
             self.study.tell(trial, record.value)
-        elif record.state == "pruned":
+        elif record.state is TrialState.PRUNED:
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -346,8 +348,12 @@ class Sweep:
                 error=f"platform error: the trial's worker process died in each of "
                 f"{attempt} attempts; the last time: {outcome.error}",
             )
-        state: TrialState = (
-            "failed" if not outcome.ok else "pruned" if outcome.pruned else "complete"
+        state = (
+            TrialState.FAILED
+            if not outcome.ok
+            else TrialState.PRUNED
+            if outcome.pruned
+            else TrialState.COMPLETE
         )
         self._unrecorded += 1
         params = dict(self._open[number].params)
@@ -360,14 +366,14 @@ class Sweep:
         self._note_best(record)
         progress = self.progress
         progress.done += 1
-        progress.failed += record.state == "failed"
-        progress.pruned += record.state == "pruned"
+        progress.failed += record.state is TrialState.FAILED
+        progress.pruned += record.state is TrialState.PRUNED
         progress.running = self.running
         if self.on_trial is not None:
             self.on_trial(record, progress)  # keeps the weights of a new best durably
         record.outcome.weights = None  # the best's are held in _best_weights
         if self._board is not None:
-            value = record.value if record.state == "complete" else None
+            value = record.value if record.state is TrialState.COMPLETE else None
             self._board.call(PruningBoard.finish, record.number, value)
         told = self._open.pop(record.number).trial
         if told is not None:  # the curve goes into the SQL study too (see the module docstring)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
@@ -15,36 +13,21 @@ from medarena.metrics import (
     per_class_statistics,
 )
 from medarena.metrics.classification import case_correct, predicted_class
-from medarena.tasks.kinds._base import FloatArray, Reference, TaskKind
-from medarena.tasks.kinds._labels import check_class_values
+from medarena.tasks.kinds._base import FloatArray, Reference
+from medarena.tasks.kinds._labels import ClassLabelKind
 from medarena.tasks.kinds._scores import MetricValue, Scores
 
 Labels = npt.NDArray[np.integer]
 
 
-class Classification(TaskKind[FloatArray, ClassificationConventions]):
+class Classification(ClassLabelKind[FloatArray, ClassificationConventions]):
     name = "classification"
     contract = "logits of shape (batch, num_classes)"
     conventions_type = ClassificationConventions
 
-    def targets(self, reference: Reference, *, image_shape: tuple[int, ...]) -> npt.NDArray[Any]:
-        return reference.labels.astype(np.int64)
-
-    def check_labels(
-        self,
-        labels: Labels,
-        *,
-        case_ids: npt.NDArray[np.str_],
-        classes: list[str],
-        task: str,
-    ) -> None:
-        check_class_values(
-            labels, case_ids=case_ids, classes=classes, task=task, what="class index",
-            where="no case has it", background=False,
-        )  # fmt: skip
-
-    def output_channels(self, num_classes: int) -> int:
-        return num_classes
+    label_what = "class index"
+    label_where = "no case has it"
+    label_background = False
 
     def logits_shape(
         self, n: int, *, num_classes: int, input_shape: tuple[int, ...]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,8 +17,8 @@ from medarena.metrics import (
     case_scores,
     percentile_interval,
 )
-from medarena.tasks.kinds._base import FloatArray, Reference, TaskKind
-from medarena.tasks.kinds._labels import check_class_values
+from medarena.tasks.kinds._base import FloatArray, Reference
+from medarena.tasks.kinds._labels import ClassLabelKind
 from medarena.tasks.kinds._scores import MetricValue, Scores
 
 LabelMaps = npt.NDArray[np.integer]
@@ -29,29 +28,14 @@ Values = dict[str, FloatArray]
 """Per-case, per-label values of every segmentation metric: ``{name: (n_cases, n_labels)}``."""
 
 
-class Segmentation(TaskKind[npt.NDArray[np.uint8], SegmentationConventions]):
+class Segmentation(ClassLabelKind[npt.NDArray[np.uint8], SegmentationConventions]):
     name = "segmentation"
     contract = "logits of shape (batch, num_classes, *spatial) at the input's resolution"
     conventions_type = SegmentationConventions
 
-    def targets(self, reference: Reference, *, image_shape: tuple[int, ...]) -> npt.NDArray[Any]:
-        return reference.labels.astype(np.int64)
-
-    def check_labels(
-        self,
-        labels: LabelMaps,
-        *,
-        case_ids: npt.NDArray[np.str_],
-        classes: list[str],
-        task: str,
-    ) -> None:
-        check_class_values(
-            labels, case_ids=case_ids, classes=classes, task=task, what="label value",
-            where="no label map contains it", background=True,
-        )  # fmt: skip
-
-    def output_channels(self, num_classes: int) -> int:
-        return num_classes
+    label_what = "label value"
+    label_where = "no label map contains it"
+    label_background = True
 
     def logits_shape(
         self, n: int, *, num_classes: int, input_shape: tuple[int, ...]

@@ -8,7 +8,7 @@ exercised for real.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,13 +36,37 @@ def _window(hu: FloatArray, level: float, width: float) -> npt.NDArray[np.float3
     return np.clip((hu - (level - width / 2)) / width, 0.0, 1.0).astype(np.float32)
 
 
-def _params(params: dict[str, Any]) -> tuple[int, tuple[int, int, int], FloatArray, int]:
+class _Setup(NamedTuple):
+    n: int
+    shape: tuple[int, int, int]
+    spacing: FloatArray
+    seed: int
+    noise_hu: float
+    rng: np.random.Generator
+    grid: tuple[FloatArray, ...]
+    extent: FloatArray
+
+
+def _setup(params: dict[str, Any], *, noise_hu: float) -> _Setup:
+    """What both generators start from: the reader's parameters (``noise_hu`` the default noise),
+    a generator seeded with ``seed``, the voxel grid in mm and the volume's extent in mm."""
     n = int(params.get("n_cases", 60))
     shape = tuple(int(v) for v in params.get("shape", [16, 32, 32]))
     spacing = np.asarray(params.get("spacing", [3.0, 1.5, 1.5]), dtype=np.float64)
     if len(shape) != 3 or spacing.shape != (3,):
         raise ValueError("shape and spacing need three values each (z, y, x)")
-    return n, (shape[0], shape[1], shape[2]), spacing, int(params.get("seed", 0))
+    shape3 = (shape[0], shape[1], shape[2])
+    seed = int(params.get("seed", 0))
+    return _Setup(
+        n,
+        shape3,
+        spacing,
+        seed,
+        float(params.get("noise_hu", noise_hu)),
+        np.random.default_rng(seed),
+        _grid_mm(shape3, spacing),
+        np.asarray(shape3) * spacing,
+    )
 
 
 def synthetic_ct_volumes(params: dict[str, Any], preprocessing: PreprocessingSpec) -> CaseArrays:
@@ -51,11 +75,7 @@ def synthetic_ct_volumes(params: dict[str, Any], preprocessing: PreprocessingSpe
     Each volume holds a body, an ellipsoidal liver and zero to three spherical hypodense lesions
     (radius 3-8 mm); a quarter of the volumes have no lesion.
     """
-    n, shape, spacing, seed = _params(params)
-    noise_hu = float(params.get("noise_hu", 15.0))
-    rng = np.random.default_rng(seed)
-    grid = _grid_mm(shape, spacing)
-    extent = np.asarray(shape) * spacing
+    n, shape, spacing, _, noise_hu, rng, grid, extent = _setup(params, noise_hu=15.0)
     images = np.empty((n, 1, *shape), dtype=np.float32)
     labels = np.zeros((n, *shape), dtype=np.uint8)
     for i in range(n):
@@ -93,11 +113,7 @@ def synthetic_lung_nodules(params: dict[str, Any], preprocessing: PreprocessingS
     false positives), and zero to three solid nodules of 4-12 mm diameter (about 30 HU) with a
     soft edge. Origins differ per scan; annotations are nodule centres (x, y, z) and diameters.
     """
-    n, shape, spacing, seed = _params(params)
-    noise_hu = float(params.get("noise_hu", 60.0))
-    rng = np.random.default_rng(seed)
-    grid = _grid_mm(shape, spacing)
-    extent = np.asarray(shape) * spacing
+    n, shape, spacing, seed, noise_hu, rng, grid, extent = _setup(params, noise_hu=60.0)
     images = np.empty((n, 1, *shape), dtype=np.float32)
     origins = np.empty((n, 3))
     case_index: list[int] = []
