@@ -89,7 +89,9 @@ class LocalService(Generic[S]):
     """A service kept in this process (see :class:`ServiceHandle`).
 
     Arguments and results go through :mod:`pickle` as they would to and from an actor, so what
-    works here works on Ray. Not thread safe.
+    works here works on Ray. Like Ray, it only ever carries the driver's own objects (the
+    pruning board's scores come from the supervisor's trusted scoring), never anything a
+    submission produced. Not thread safe.
     """
 
     def __init__(self, cls: Callable[P, S], /, *args: P.args, **kwargs: P.kwargs) -> None:
