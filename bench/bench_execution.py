@@ -62,7 +62,7 @@ def sweep(
     from medarena.store import Store
     from medarena.tracking import Tracker
     from medarena.tuning import run_sweep
-    from medarena.tuning.sweep import base_config
+    from medarena.tuning.jobs import base_config
 
     start = time.perf_counter()
     pool = WorkerPool(data.worker_data(), size=workers)
@@ -110,7 +110,7 @@ def plain_loop(trials: list[Any], *, data: Any, spec: Any, bundle: Any) -> dict[
     import torch
     from inprocess import load_class, run_in_process
 
-    from medarena.tuning.sweep import base_config, trial_seed
+    from medarena.tuning.jobs import base_config, trial_seed
 
     torch.set_num_threads(1)
     config = base_config(bundle, spec, use_gpu=False)

@@ -56,7 +56,7 @@ def main() -> None:
     from medarena.execution.supervisor import Supervisor
     from medarena.sandbox import SandboxLimits
     from medarena.submissions import load_submission
-    from medarena.tuning.sweep import base_config, dry_run_job
+    from medarena.tuning.jobs import base_config, dry_run_job
 
     root, spec, task_data = bench_task(args)
     data = task_data.worker_data()

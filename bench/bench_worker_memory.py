@@ -22,7 +22,7 @@ import numpy as np
 from medarena.execution import TrialJob, WorkerPool, connect, shutdown
 from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, load_task_data
-from medarena.tuning.sweep import base_config
+from medarena.tuning.jobs import base_config
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = {"classification": "logistic-regression", "segmentation": "shallow-fcn",

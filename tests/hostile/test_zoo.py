@@ -49,7 +49,7 @@ from medarena.sandbox import Failure, sandbox_support
 from medarena.submissions import SubmissionBundle, load_submission
 from medarena.tasks import TaskCatalogue, TaskSpec, load_task_data
 from medarena.tasks.data import WorkerData
-from medarena.tuning.sweep import base_config
+from medarena.tuning.jobs import base_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

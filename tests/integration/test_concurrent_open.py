@@ -21,7 +21,7 @@ def _open_everything(
     from medarena.store import Store
     from medarena.tasks.spec import load_task_spec
     from medarena.tracking import Tracker
-    from medarena.tuning.sweep import open_study
+    from medarena.tuning.study import open_study
 
     task = load_task_spec(Path(task_yaml))
     barrier.wait()

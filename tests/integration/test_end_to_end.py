@@ -152,7 +152,7 @@ def _assert_rescores(arena: Arena, result, best, weights: bytes) -> None:  # typ
     from medarena.execution.supervisor import Supervisor
     from medarena.sandbox import SandboxLimits
     from medarena.submissions import load_submission
-    from medarena.tuning.sweep import base_config, trial_seed
+    from medarena.tuning.jobs import base_config, trial_seed
 
     spec = TaskCatalogue(arena.config.catalogue_dir).get("tiny-ct")
     data = load_task_data(spec)

@@ -14,7 +14,7 @@ from medarena.sandbox import SandboxLimits
 from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, load_task_data
 from medarena.testing import write_boring_submission
-from medarena.tuning.sweep import base_config
+from medarena.tuning.jobs import base_config
 
 pytestmark = pytest.mark.slow
 

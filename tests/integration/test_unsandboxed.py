@@ -15,7 +15,7 @@ from medarena.scoring.ranking import leaderboard, leaderboard_records
 from medarena.store import Store
 from medarena.submissions import load_submission
 from medarena.tasks import TaskCatalogue, load_task_data
-from medarena.tuning.sweep import base_config, dry_run_job
+from medarena.tuning.jobs import base_config, dry_run_job
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ class Arena:
         """Validate, dry-run, sweep, score and record one submission, in this process at once
         (next to any queue worker). A failed dry run records nothing. ``medarena cancel`` stops
         it like a queued one, and it then raises :class:`UserError`."""
-        from medarena.tuning.sweep import base_config, dry_run
+        from medarena.tuning.jobs import base_config, dry_run
 
         stage = on_stage or (lambda _: None)
         spec = self.catalogue.get(task_name)
@@ -169,7 +169,7 @@ class Arena:
         """Everything a stored submission's sweep needs: the task's pool, the trial
         configuration, the tags, and its MLflow parent run (started here if it has none)."""
         from medarena.tracking import Tracker
-        from medarena.tuning.sweep import base_config
+        from medarena.tuning.jobs import base_config
 
         runtime = self.tasks.runtime(spec)
         pool = self.tasks.pool(runtime, max_workers=max_workers)

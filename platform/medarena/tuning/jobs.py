@@ -1,11 +1,14 @@
 """The jobs a sweep gives its workers: the configuration shared by a submission's trials, each
-trial's training seed, and the dry run (one batch, to fail fast before any trial starts)."""
+trial's training seed, the dry run (one batch, to fail fast before any trial starts), and the rule
+for jobs that must succeed once (the dry run, the test inference): run again while their worker
+process dies, at most :data:`MAX_ATTEMPTS` times."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
@@ -74,19 +77,79 @@ def dry_run_job(
     )
 
 
-def check_dry_run(bundle: SubmissionBundle, result: TrialResult) -> None:
-    """Raise :class:`SubmissionError` if the dry run's ``result`` says it failed, or
-    :class:`PlatformError` if its worker process died (sandboxed code cannot cause that)."""
-    if result.lost:
-        raise PlatformError(
-            f"{bundle.source}: the worker process of the dry run died in each of "
-            f"{result.job.attempt} attempts; the last time: {result.outcome.error}"
+class RetriedJob:
+    """A job that must finish once: started (:meth:`start`) until a worker returns it alive, or
+    until its worker process died ``max_attempts`` times.
+
+    ``make(attempt)`` builds the job of each attempt (counted from 1). A driver starts the job,
+    hands its result to :meth:`finish`, and starts it again while :meth:`start` gives one.
+    """
+
+    def __init__(
+        self, make: Callable[[int], TrialJob], *, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
+        self._make, self.max_attempts = make, max_attempts
+        self.state: Literal["todo", "running", "done"] = "todo"
+        self.attempt = 0
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+    def start(self) -> TrialJob | None:
+        """The next attempt's job, or ``None`` while one runs or once the job is done."""
+        if self.state != "todo":
+            return None
+        self.state = "running"
+        self.attempt += 1
+        return self._make(self.attempt)
+
+    def finish(self, result: TrialResult) -> bool:
+        """Take the running attempt's result: ``True`` if it is final, ``False`` if its worker
+        died and the job is to be started again."""
+        if result.lost and result.job.attempt < self.max_attempts:
+            self.state = "todo"
+            return False
+        self.state = "done"
+        return True
+
+    def stopped(self) -> None:
+        """The running attempt was stopped from outside (cancelled): start it again if asked."""
+        self.state = "todo"
+
+
+class DryRun(RetriedJob):
+    """A submission's dry run: :meth:`finish` raises :class:`SubmissionError` if it failed, or
+    :class:`PlatformError` if its worker process died in every attempt."""
+
+    def __init__(
+        self,
+        bundle: SubmissionBundle,
+        config: TrialConfig,
+        *,
+        owner: int = 0,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        super().__init__(
+            lambda attempt: dry_run_job(bundle, config, owner=owner, attempt=attempt),
+            max_attempts=max_attempts,
         )
-    if not result.outcome.ok:
-        raise SubmissionError(
-            f"{bundle.source}: the dry run of {bundle.spec.entry_point} failed:\n"
-            f"{result.outcome.error}"
-        )
+        self.bundle = bundle
+
+    def finish(self, result: TrialResult) -> bool:
+        if not super().finish(result):
+            return False
+        if result.lost:
+            raise PlatformError(
+                f"{self.bundle.source}: the worker process of the dry run died in each of "
+                f"{result.job.attempt} attempts; the last time: {result.outcome.error}"
+            )
+        if not result.outcome.ok:
+            raise SubmissionError(
+                f"{self.bundle.source}: the dry run of {self.bundle.spec.entry_point} failed:\n"
+                f"{result.outcome.error}"
+            )
+        return True
 
 
 def dry_run(
@@ -96,17 +159,12 @@ def dry_run(
     *,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> None:
-    """Run the submission for one batch on a worker; raise :class:`SubmissionError` if it fails.
-
-    A dry run whose worker process died runs again, ``max_attempts`` times at most (then
-    :class:`PlatformError`). Call it on a pool that runs nothing else.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        pool.submit(dry_run_job(bundle, config, attempt=attempt))
+    """Run the submission for one batch on a worker before anything is recorded: the
+    :class:`DryRun` that :class:`~medarena.tuning.Sweep` steps as its first job, driven here
+    alone. Call it on a pool that runs nothing else."""
+    check = DryRun(bundle, config, max_attempts=max_attempts)
+    while (job := check.start()) is not None:
+        pool.submit(job)
         result = pool.next_result()
         assert result is not None
-        if not result.lost or attempt >= max_attempts:
-            check_dry_run(bundle, result)
-            return
+        check.finish(result)

@@ -11,12 +11,23 @@ which others have finished at the time, so a sweep is no longer exactly reproduc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 import optuna
 
-from medarena.execution import ServiceHandle
+from medarena.execution import ServiceFactory, ServiceHandle
+from medarena.tasks import TaskSpec
+from medarena.tuning.study import direction
+
+S = TypeVar("S")
+P = ParamSpec("P")
+
+PRUNER_STARTUP_TRIALS = 2
+"""The median pruner prunes nothing until this many trials have completed."""
+PRUNER_WARMUP_EPOCHS = 1
+"""... nor in a trial's first epochs."""
 
 
 class PruningBoard:
@@ -76,3 +87,23 @@ class PruningHook:
         if value != value:  # NaN: nothing to compare
             return False
         return bool(self.board.call(PruningBoard.report, self.number, self.attempt, epoch, value))
+
+
+def _ray_service(cls: Callable[P, S], /, *args: P.args, **kwargs: P.kwargs) -> ServiceHandle[S]:
+    """A service in a Ray actor of its own (the default: Ray is imported only when needed)."""
+    from medarena.execution import Service
+
+    return Service(cls, *args, **kwargs)
+
+
+def start_board(
+    task: TaskSpec, services: ServiceFactory | None = None
+) -> ServiceHandle[PruningBoard] | None:
+    """The pruning board of a sweep on ``task``, started where its jobs can reach it
+    (``services``: the pool's :meth:`~medarena.execution.Pool.service`; default a Ray actor), or
+    ``None`` if the task does not prune."""
+    if task.budget.pruner != "median":
+        return None
+    return (services or _ray_service)(
+        PruningBoard, direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS
+    )

@@ -25,8 +25,9 @@ from medarena.execution import Pool
 from medarena.execution.supervisor import TrialConfig
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
+from medarena.tuning.jobs import MAX_ATTEMPTS
 from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord
-from medarena.tuning.sweep import MAX_ATTEMPTS, Sweep
+from medarena.tuning.sweep import Sweep
 
 log = logging.getLogger(__name__)
 

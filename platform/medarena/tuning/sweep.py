@@ -26,63 +26,24 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar
+from typing import Any, NamedTuple
 
 import optuna
 
 from medarena.exceptions import PlatformError, TrialError
-from medarena.execution import ServiceFactory, ServiceHandle, TrialJob, TrialResult
+from medarena.execution import ServiceFactory, TrialJob, TrialResult
 from medarena.execution.supervisor import TrialConfig, TrialOutcome
 from medarena.metrics import get_metric
 from medarena.store.values import TrialState
 from medarena.submissions import SubmissionBundle
 from medarena.tasks import TaskSpec
-from medarena.tuning.jobs import (
-    MAX_ATTEMPTS,
-    base_config,
-    check_dry_run,
-    dry_run,
-    dry_run_job,
-    trial_seed,
-)
-from medarena.tuning.pruning import PruningBoard, PruningHook
+from medarena.tuning.jobs import MAX_ATTEMPTS, DryRun, RetriedJob, trial_seed
+from medarena.tuning.pruning import PruningBoard, PruningHook, start_board
 from medarena.tuning.records import SweepProgress, SweepResult, TrialRecord
 from medarena.tuning.space import to_distributions
-from medarena.tuning.study import direction, open_study, slot_seed
-
-__all__ = [
-    "MAX_ATTEMPTS",
-    "PRUNER_STARTUP_TRIALS",
-    "PRUNER_WARMUP_EPOCHS",
-    "Sweep",
-    # Defined next door (see the package docstring), importable from here as they always were:
-    "SweepProgress",
-    "SweepResult",
-    "TrialRecord",
-    "base_config",
-    "dry_run",
-    "dry_run_job",
-    "open_study",
-    "slot_seed",
-    "trial_seed",
-]
+from medarena.tuning.study import open_study, slot_seed
 
 log = logging.getLogger(__name__)
-
-S = TypeVar("S")
-P = ParamSpec("P")
-
-PRUNER_STARTUP_TRIALS = 2
-"""The median pruner prunes nothing until this many trials have completed."""
-PRUNER_WARMUP_EPOCHS = 1
-"""... nor in a trial's first epochs."""
-
-
-def _ray_service(cls: Callable[P, S], /, *args: P.args, **kwargs: P.kwargs) -> ServiceHandle[S]:
-    """A service in a Ray actor of its own (the default: Ray is imported only when needed)."""
-    from medarena.execution import Service
-
-    return Service(cls, *args, **kwargs)
 
 
 class _Open(NamedTuple):
@@ -132,11 +93,7 @@ class Sweep:
         self.owner, self.team = owner, team
         self.on_trial = on_trial
         self.study = open_study(task, storage_url=storage_url, study_name=study_name)
-        self._board: ServiceHandle[PruningBoard] | None = None
-        if task.budget.pruner == "median":
-            self._board = (services or _ray_service)(
-                PruningBoard, direction(task), PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS
-            )
+        self._board = start_board(task, services)
         self._primary = task.metrics.primary
         self._distributions = to_distributions(bundle.spec.search_space)
         self._info = get_metric(task.metrics.primary)
@@ -148,10 +105,10 @@ class Sweep:
         """Why the sweep ended early, set by its driver: a failed dry run, a store error, ..."""
         self._queue: collections.deque[tuple[int, int]] = collections.deque()  # number, attempt
         self._open: dict[int, _Open] = {}
-        self._dry_run: Literal["todo", "running", "done"] = "todo" if dry_run else "done"
-        self._dry_run_attempt = 0
-        self._inference: Literal["todo", "running", "done"] = "todo"
-        self._inference_attempt = 0
+        self._dry_run = DryRun(bundle, config, owner=owner, max_attempts=max_attempts)
+        if not dry_run:
+            self._dry_run.state = "done"
+        self._inference = RetriedJob(self._inference_job, max_attempts=max_attempts)
         self._unrecorded = 0  # trials accepted, not yet recorded: the best may still change
         self._best_weights: bytes | None = None
         self.test_predictions: Any = None
@@ -199,14 +156,14 @@ class Sweep:
     @property
     def finished(self) -> bool:
         """Nothing running and nothing left to run: :meth:`result` may be called."""
-        return self._trials_done and self._inference == "done"
+        return self._trials_done and self._inference.done
 
     @property
     def _trials_done(self) -> bool:
         return (
             self.running == 0
             and self._unrecorded == 0
-            and self._dry_run == "done"
+            and self._dry_run.done
             and not self._queue
             and self._asked >= self.n_trials
         )
@@ -253,19 +210,18 @@ class Sweep:
 
     def want_job(self) -> TrialJob | None:
         """The next job to start on an idle worker, or ``None`` if this sweep has none now."""
-        if self._dry_run != "done":
-            if self._dry_run == "running":
-                return None
-            self._dry_run = "running"
-            self._dry_run_attempt += 1
-            self.running += 1
-            return dry_run_job(
-                self.bundle, self.config, owner=self.owner, attempt=self._dry_run_attempt
-            )
-        item = self._next_trial()
-        if item is None:
-            return self._inference_job()
-        number, attempt = item
+        if not self._dry_run.done:
+            job = self._dry_run.start()
+        elif (item := self._next_trial()) is not None:
+            job = self._trial_job(*item)
+        elif self._trials_done and self._best_known():
+            job = self._inference.start()
+        else:
+            job = None
+        self.running += job is not None
+        return job
+
+    def _trial_job(self, number: int, attempt: int) -> TrialJob:
         config = replace(
             self.config,
             params=dict(self._open[number].params),
@@ -273,7 +229,6 @@ class Sweep:
         )
         board = self._board
         hook = None if board is None else PruningHook(board, number, attempt, self._primary)
-        self.running += 1
         return TrialJob(
             key=number,
             config=config,
@@ -283,40 +238,32 @@ class Sweep:
             owner=self.owner,
         )
 
-    def _inference_job(self) -> TrialJob | None:
+    def _best_known(self) -> bool:
+        """Whether a trial completed, so that there is something to predict the test inputs
+        with; if every trial failed, the inference is done without running (:meth:`result` says
+        why)."""
+        if self.progress.best_number < 0:
+            self._inference.state = "done"
+            return False
+        return True
+
+    def _inference_job(self, attempt: int) -> TrialJob:
         """Once every trial has finished: the best weights predict the test inputs."""
-        if self._inference != "todo" or not self._trials_done:
-            return None
         best = self.progress.best_number
-        if best < 0:  # every trial failed: nothing to predict (result() says why)
-            self._inference = "done"
-            return None
         if self._best_weights is None:
             raise PlatformError(
                 f"the weights of the best trial ({best}) of {self.study_name!r} were not kept, "
                 "so its test predictions cannot be made"
             )
-        self._inference = "running"
-        self._inference_attempt += 1
-        self.running += 1
         params = next(r.params for r in self.records if r.number == best)
         return TrialJob(
             key=best,
             config=replace(self.config, params=dict(params), seed=trial_seed(self.config, best)),
             files=self.bundle.files,
             weights=self._best_weights,
-            attempt=self._inference_attempt,
+            attempt=attempt,
             owner=self.owner,
         )
-
-    def _accept_inference(self, result: TrialResult) -> None:
-        if result.lost and result.job.attempt < self.max_attempts:
-            self._inference = "todo"  # the worker died: predict again on another
-            return
-        self._inference = "done"
-        if not result.outcome.ok:
-            raise TrialError(result.outcome.error)
-        self.test_predictions = result.outcome.test_predictions
 
     def accept(self, result: TrialResult) -> TrialRecord | None:
         """Take a finished job of this sweep. Returns the trial to :meth:`record` (the driver
@@ -324,15 +271,14 @@ class Sweep:
         dry run passed, or the trial lost its worker and will run again."""
         self.running -= 1
         if result.job.dry_run:
-            if result.lost and result.job.attempt < self.max_attempts:
+            if not self._dry_run.finish(result):
                 log.warning("the dry run of %s lost its worker; running it again", self.study_name)
-                self._dry_run = "todo"
-                return None
-            self._dry_run = "done"
-            check_dry_run(self.bundle, result)
             return None
         if result.job.weights is not None:
-            self._accept_inference(result)
+            if self._inference.finish(result):
+                if not result.outcome.ok:
+                    raise TrialError(result.outcome.error)
+                self.test_predictions = result.outcome.test_predictions
             return None
         number = result.job.key
         outcome = result.outcome
@@ -388,9 +334,9 @@ class Sweep:
         for job in jobs:
             self.running -= 1
             if job.dry_run:
-                self._dry_run = "todo"
+                self._dry_run.stopped()
             elif job.weights is not None:
-                self._inference = "todo"
+                self._inference.stopped()
             else:
                 told = self._open.pop(job.key).trial
                 self.study.tell(
