@@ -81,10 +81,53 @@ def copy_baseline(tmp_path: Path):  # type: ignore[no-untyped-def]
     return copy
 
 
+_TEMPLATES: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _template_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _TEMPLATES["folder"] = tmp_path_factory.mktemp("templates")
+
+
+def seed_mlflow_store(path: Path) -> None:
+    """Put an empty MLflow store at ``path``, copied from one made once per session.
+
+    MLflow creates a new SQLite store by running its schema migrations, about 1.5 s each time,
+    which every test's home would repeat. The platform's own first open of a store is still
+    tested, where it matters: by processes racing to open one (``test_concurrent_open.py``),
+    by the process-hygiene and owner-only tests, and by ``make demo``.
+    """
+    template = _TEMPLATES["folder"] / "mlflow.db"
+    if not template.exists():
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(f"sqlite:///{template}").search_experiments()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    path.chmod(0o600)
+
+
+def cli_env(home: Path, catalogue: Path, *, ray_address: str | None) -> dict[str, str]:
+    """The environment of a ``medarena`` command on ``catalogue`` with its state in ``home``
+    (its MLflow store seeded): attached to the Ray cluster at ``ray_address`` (the session's,
+    saving each command a cluster start), or starting its own when ``None``. Ray and MLflow
+    settings this process inherited are dropped."""
+    seed_mlflow_store(home / "mlflow.db")
+    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
+    for inherited in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "MEDARENA_MLFLOW_TRACKING_URI"):
+        env.pop(inherited, None)
+    if ray_address is not None:
+        env["RAY_ADDRESS"] = ray_address
+    return env
+
+
 def arena_config(catalogue_dir: Path, state: Path) -> ArenaConfig:
-    """Everything of an arena under ``state``: cache, SQLite databases, MLflow, artifacts."""
+    """Everything of an arena under ``state``: cache, SQLite databases, MLflow (seeded, see
+    :func:`seed_mlflow_store`), artifacts."""
     from medarena.arena import ArenaConfig
 
+    if not (state / "mlflow.db").exists():
+        seed_mlflow_store(state / "mlflow.db")
     return ArenaConfig(
         catalogue_dir=catalogue_dir,
         cache_dir=state / "cache",
@@ -96,7 +139,7 @@ def arena_config(catalogue_dir: Path, state: Path) -> ArenaConfig:
 
 
 @pytest.fixture
-def arena(ray_cluster: None, catalogue: Path, tmp_path: Path) -> Iterator[Arena]:
+def arena(ray_cluster: str, catalogue: Path, tmp_path: Path) -> Iterator[Arena]:
     """An arena on the tiny catalogue, with its state in a temporary folder."""
     from medarena.arena import Arena
 
@@ -106,8 +149,9 @@ def arena(ray_cluster: None, catalogue: Path, tmp_path: Path) -> Iterator[Arena]
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray instance (2 CPUs, free ports) for every test that needs it.
+def ray_cluster() -> Iterator[str]:
+    """One local Ray instance (2 CPUs, free ports) for every test that needs it; its address, for
+    commands the tests run (:func:`cli_env`).
 
     It starts with a canary credential in its environment, which trial workers must drop.
     """
@@ -115,10 +159,10 @@ def ray_cluster() -> Iterator[None]:
 
     os.environ[CANARY] = "postgresql://user:secret@db/leaderboard"
     try:
-        connect(None, num_cpus=2)
+        cluster = connect(None, num_cpus=2)
     finally:
         del os.environ[CANARY]
-    yield
+    yield cluster.address
     shutdown()
 
 

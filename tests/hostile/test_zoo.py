@@ -951,7 +951,7 @@ def test_deep_traversal_writes_nothing_outside(tmp_path: Path) -> None:
 
 
 @pytest.mark.ray
-def test_queue_keeps_honest_submissions_unharmed(ray_cluster: None, tmp_path: Path) -> None:
+def test_queue_keeps_honest_submissions_unharmed(ray_cluster: str, tmp_path: Path) -> None:
     """Queued beside a submission that patches torch/numpy/sklearn, one that loops in its
     training step and one that kills every process it can (its own sandbox dies in its dry
     run), an honest submission scores exactly what it scores alone on the same workers; the

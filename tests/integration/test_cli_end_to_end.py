@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import cli_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -16,13 +17,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 def _medarena(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "medarena", *args],
-        capture_output=True, text=True, env={**os.environ, **env}, timeout=600,
+        capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
 
 
-def test_submit_then_leaderboard_json(catalogue: Path, tmp_path: Path, copy_baseline) -> None:  # type: ignore[no-untyped-def]
-    env = {"MEDARENA_HOME": str(tmp_path / "home"), "MEDARENA_TASKS_DIR": str(catalogue)}
-    env.pop("RAY_ADDRESS", None)
+def test_submit_then_leaderboard_json(
+    ray_cluster: str, catalogue: Path, tmp_path: Path, copy_baseline
+) -> None:  # type: ignore[no-untyped-def]
+    env = cli_env(tmp_path / "home", catalogue, ray_address=ray_cluster)
     submitted = _medarena(
         "submit", str(copy_baseline("small-cnn")), "--task", "tiny-ct", "--trials", "2",
         "--team", "cli", "--format", "json", env=env,

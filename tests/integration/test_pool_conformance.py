@@ -94,7 +94,7 @@ def submission(tmp_path_factory: pytest.TempPathFactory) -> tuple[SubmissionBund
 
 
 @pytest.fixture(scope="module")
-def ray_pool(ray_cluster: None, submission: tuple[SubmissionBundle, TaskSpec]) -> Iterator[Pool]:
+def ray_pool(ray_cluster: str, submission: tuple[SubmissionBundle, TaskSpec]) -> Iterator[Pool]:
     """Two real workers (the session's Ray has two CPUs), shared by the checks."""
     from medarena.execution import WorkerPool
     from medarena.tasks import load_task_data

@@ -34,7 +34,7 @@ SOMETIMES = """
 """
 
 
-def test_the_median_pruner_stops_weak_trials(ray_cluster: None, tmp_path: Path) -> None:
+def test_the_median_pruner_stops_weak_trials(ray_cluster: str, tmp_path: Path) -> None:
     catalogue = tmp_path / "tasks"
     (catalogue / "tiny-ct").mkdir(parents=True)
     task = TINY_TASK.replace("patience: 3,", "patience: 8, pruner: median,")

@@ -6,7 +6,6 @@ on a fake pool in tests/unit/tuning/test_fair_share.py and test_cancellation.py.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from conftest import arena_config
+from conftest import arena_config, cli_env
 from medarena.arena import Arena
 from medarena.cli import app
 from medarena.exceptions import UserError
@@ -204,7 +203,7 @@ def test_cancelling_a_queued_and_a_running_submission(
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])  # Ctrl-C; SIGTERM under Ray
 def test_a_stopped_queue_worker_hands_its_submission_back_and_the_next_one_finishes_it(
     stop: type[BaseException],
-    ray_cluster: None,
+    ray_cluster: str,
     catalogue: Path,
     copy_baseline,  # type: ignore[no-untyped-def]
     tmp_path: Path,
@@ -347,11 +346,13 @@ def test_queue_and_cancel_from_the_command_line(
 @pytest.mark.slow
 @pytest.mark.ray
 def test_medarena_worker_runs_the_queue_and_exits_when_idle(
+    ray_cluster: str,
     catalogue: Path,
     tmp_path: Path,
     copy_baseline,  # type: ignore[no-untyped-def]
 ) -> None:
     runner = CliRunner()
+    full_env = cli_env(tmp_path / "home", catalogue, ray_address=ray_cluster)
     env = {"MEDARENA_HOME": str(tmp_path / "home"), "MEDARENA_TASKS_DIR": str(catalogue)}
     folder = str(copy_baseline("logistic-regression"))
     queued = runner.invoke(
@@ -359,8 +360,6 @@ def test_medarena_worker_runs_the_queue_and_exits_when_idle(
     )
     assert queued.exit_code == 0 and "submission 1 queued" in queued.output, queued.output
 
-    full_env = {**os.environ, **env}
-    full_env.pop("RAY_ADDRESS", None)
     worker = subprocess.run(
         [sys.executable, "-m", "medarena", "worker", "--exit-when-idle", "--poll", "0.2"],
         capture_output=True, text=True, env=full_env, timeout=300,

@@ -7,6 +7,7 @@ memory sees the validation ground truth (label maps, nodule positions) but never
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,17 +91,24 @@ def _catalogue(fmt: str, tmp_path: Path) -> Path:
     return tmp_path / "tasks"
 
 
-@pytest.mark.parametrize("fmt", sorted(TASKS))
-def test_each_format_trains_and_scores(
-    fmt: str, ray_cluster: None, tmp_path: Path, copy_baseline
-) -> None:  # type: ignore[no-untyped-def]
-    arena = Arena(arena_config(_catalogue(fmt, tmp_path), tmp_path / "state"))
-    try:
-        result = arena.submit(copy_baseline(BASELINE[fmt]), f"tiny-{fmt}", trials=1)
-        board = arena.leaderboard(f"tiny-{fmt}")
-    finally:
-        arena.close(stop_cluster=False)
-    spec = TaskCatalogue(tmp_path / "tasks").get(f"tiny-{fmt}")
+@pytest.fixture(scope="module", params=sorted(TASKS))
+def fmt_arena(
+    request: pytest.FixtureRequest, ray_cluster: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Arena]]:
+    """A format's files, written once, and an arena on them, shared by the format's tests (its
+    worker pool started once). Whatever a test submits, the others' assertions hold."""
+    fmt = request.param
+    root = tmp_path_factory.mktemp(fmt)
+    arena = Arena(arena_config(_catalogue(fmt, root), root / "state"))
+    yield fmt, arena
+    arena.close(stop_cluster=False)
+
+
+def test_each_format_trains_and_scores(fmt_arena: tuple[str, Arena], copy_baseline) -> None:  # type: ignore[no-untyped-def]
+    fmt, arena = fmt_arena
+    result = arena.submit(copy_baseline(BASELINE[fmt]), f"tiny-{fmt}", trials=1)
+    board = arena.leaderboard(f"tiny-{fmt}")
+    spec = TaskCatalogue(arena.config.catalogue_dir).get(f"tiny-{fmt}")
     assert list(result.scores) == spec.metrics.names
     primary = result.scores[spec.metrics.primary]
     assert np.isfinite(primary.value) and primary.ci_low <= primary.value <= primary.ci_high
@@ -118,24 +126,22 @@ def _ground_truth(data: TaskData, split: str) -> npt.NDArray[np.generic]:
     return reference.labels
 
 
-@pytest.mark.parametrize("fmt", ["decathlon", "luna16"])
+@pytest.mark.parametrize("fmt_arena", ["decathlon", "luna16"], indirect=True)
 def test_test_ground_truth_never_reaches_a_worker(
-    fmt: str, ray_cluster: None, tmp_path: Path, make_submission
+    fmt_arena: tuple[str, Arena], make_submission
 ) -> None:  # type: ignore[no-untyped-def]
-    """Segmentation label maps and detection findings of the test cases stay in the scorer."""
-    catalogue = _catalogue(fmt, tmp_path)
+    """Segmentation label maps and detection findings of the test cases stay in the scorer (a
+    failed dry run records nothing, so the format's leaderboard is unchanged); classification's
+    labels are checked in ``test_end_to_end.py``."""
+    fmt, arena = fmt_arena
     kind = "segmentation" if fmt == "decathlon" else "detection"
-    data = load_task_data(TaskCatalogue(catalogue).get(f"tiny-{fmt}"))
+    data = load_task_data(TaskCatalogue(arena.config.catalogue_dir).get(f"tiny-{fmt}"))
     targets = {
         "train targets": data.worker_data().train_y,
         "val truth": _ground_truth(data, "val"),
         "test truth": _ground_truth(data, "test"),
     }
     folder = make_submission("spy", YAML, spy_source(targets, kind))
-    arena = Arena(arena_config(catalogue, tmp_path / "state"))
-    try:
-        with pytest.raises(SubmissionError, match="SPY-REPORT") as failed:
-            arena.submit(folder, f"tiny-{fmt}", trials=1)
-    finally:
-        arena.close(stop_cluster=False)
+    with pytest.raises(SubmissionError, match="SPY-REPORT") as failed:
+        arena.submit(folder, f"tiny-{fmt}", trials=1)
     assert spy_report(str(failed.value))["found"] == ["train targets"]

@@ -10,13 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 
-from conftest import arena_config
-from medarena.arena import Arena
+from conftest import TINY_TASK, arena_config, cli_env
+from medarena.arena import Arena, SubmissionResult
 from medarena.testing import write_boring_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -48,11 +49,36 @@ SEARCH_SPACE = {
 }
 
 
-def _counting(folder: Path, *, sleep: float) -> Path:
-    return write_boring_submission(
-        folder, name="counting", variant=COUNTING.format(sleep=sleep), entry_class="Counting",
-        search_space=SEARCH_SPACE,
-    )  # fmt: skip
+TRIALS = 4
+
+
+class Setting:
+    """The module's catalogue, its counting submission (sleeping 0.3 s per epoch, so that a
+    command can be caught between trials) and one uninterrupted sweep of it, which every test
+    compares its own run with."""
+
+    def __init__(self, root: Path) -> None:
+        self.catalogue = root / "tasks"
+        (self.catalogue / "tiny-ct").mkdir(parents=True)
+        (self.catalogue / "tiny-ct" / "task.yaml").write_text(TINY_TASK)
+        self.submission = write_boring_submission(
+            root / "counting", name="counting", variant=COUNTING.format(sleep=0.3),
+            entry_class="Counting", search_space=SEARCH_SPACE,
+        )  # fmt: skip
+        self.straight: SubmissionResult
+        self.straight_arena: Arena
+
+
+@pytest.fixture(scope="module")
+def setting(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting]:
+    setting = Setting(tmp_path_factory.mktemp("resume"))
+    arena = Arena(arena_config(setting.catalogue, setting.catalogue.parent / "straight"))
+    try:
+        setting.straight = arena.submit(setting.submission, "tiny-ct", trials=TRIALS)
+    finally:
+        arena.close(stop_cluster=False)
+    setting.straight_arena = arena
+    yield setting
 
 
 def _trainings(home: Path) -> dict[int, int]:
@@ -66,19 +92,16 @@ def _trainings(home: Path) -> dict[int, int]:
 
 
 def test_the_same_seed_gives_the_same_configurations_and_scores(
-    ray_cluster: None, catalogue: Path, tmp_path: Path
+    setting: Setting, tmp_path: Path
 ) -> None:
-    folder = _counting(tmp_path / "counting", sleep=0)
-    results = []
-    for run in ("a", "b"):
-        arena = Arena(arena_config(catalogue, tmp_path / run))
-        try:
-            results.append((arena, arena.submit(folder, "tiny-ct", trials=3)))
-        finally:
-            arena.close(stop_cluster=False)
-    (arena_a, a), (_, b) = results
+    arena = Arena(arena_config(setting.catalogue, tmp_path / "again"))
+    try:
+        b = arena.submit(setting.submission, "tiny-ct", trials=TRIALS)
+    finally:
+        arena.close(stop_cluster=False)
+    arena_a, a = setting.straight_arena, setting.straight
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
-    assert len({json.dumps(t.params, sort_keys=True) for t in a.trials}) == 3
+    assert len({json.dumps(t.params, sort_keys=True) for t in a.trials}) == TRIALS
     assert [t.value for t in a.trials] == [t.value for t in b.trials]
     assert {k: v.as_tuple() for k, v in a.scores.items()} == {
         k: v.as_tuple() for k, v in b.scores.items()
@@ -113,18 +136,9 @@ def _recorded(db: Path) -> tuple[str, list[tuple[int, str]]]:
     return (status[0] if status else ""), trials
 
 
-def _slow_counting_setup(catalogue: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """The home and the environment of a command-line run on the catalogue."""
-    home = tmp_path / "home"
-    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
-    for inherited in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "MEDARENA_MLFLOW_TRACKING_URI"):
-        env.pop(inherited, None)
-    return home, env
-
-
 def _kill_after_its_first_trial(process: subprocess.Popen[str], db: Path) -> list[tuple[int, str]]:
-    """SIGKILL ``process`` (and the local Ray it started) once it recorded a trial, with no
-    chance to clean up; returns the trials recorded by then, the submission still running."""
+    """SIGKILL ``process`` once it recorded a trial, with no chance to clean up (Ray then stops
+    its workers); returns the trials recorded by then, the submission still running."""
     deadline = time.monotonic() + 180
     try:
         while not _recorded(db)[1]:
@@ -140,13 +154,13 @@ def _kill_after_its_first_trial(process: subprocess.Popen[str], db: Path) -> lis
 
 
 def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
-    ray_cluster: None, catalogue: Path, tmp_path: Path
+    setting: Setting, ray_cluster: str, tmp_path: Path
 ) -> None:
-    home, env = _slow_counting_setup(catalogue, tmp_path)
-    folder = _counting(tmp_path / "counting", sleep=0.3)
+    home = tmp_path / "home"
+    env = cli_env(home, setting.catalogue, ray_address=ray_cluster)
     driver = _medarena(
-        "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--format", "json",
-        env=env, start_new_session=True,
+        "submit", str(setting.submission), "--task", "tiny-ct", "--trials", str(TRIALS),
+        "--format", "json", env=env, start_new_session=True,
     )  # fmt: skip
     db = home / "leaderboard.db"
     before = _kill_after_its_first_trial(driver, db)
@@ -171,11 +185,7 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
     assert sorted((t.number, t.state.name) for t in trials) == [(n, "COMPLETE") for n in range(4)]
 
     # The same result as an uninterrupted run of the same submission.
-    arena = Arena(arena_config(catalogue, tmp_path / "uninterrupted"))
-    try:
-        straight = arena.submit(folder, "tiny-ct", trials=4)
-    finally:
-        arena.close(stop_cluster=False)
+    straight = setting.straight
     assert result["best_params"] == straight.best_params
     assert result["metrics"]["auc"]["value"] == straight.scores["auc"].value
     assert result["metrics"]["auc"]["ci"] == [straight.scores["auc"].ci_low,
@@ -183,12 +193,13 @@ def test_a_sweep_whose_driver_was_killed_resumes_without_repeating_trials(
 
 
 def test_a_queue_worker_takes_over_the_submission_of_a_worker_that_was_killed(
-    ray_cluster: None, catalogue: Path, tmp_path: Path
+    setting: Setting, ray_cluster: str, tmp_path: Path
 ) -> None:
-    home, env = _slow_counting_setup(catalogue, tmp_path)
-    folder = _counting(tmp_path / "counting", sleep=0.3)
+    home = tmp_path / "home"
+    env = cli_env(home, setting.catalogue, ray_address=ray_cluster)
     queued = _medarena(
-        "submit", str(folder), "--task", "tiny-ct", "--trials", "4", "--queue", env=env
+        "submit", str(setting.submission), "--task", "tiny-ct", "--trials", str(TRIALS),
+        "--queue", env=env,
     )  # fmt: skip
     assert queued.wait(timeout=300) == 0, queued.communicate()
     worker = _medarena("worker", env=env, start_new_session=True)

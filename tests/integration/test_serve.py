@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import cli_env
+
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
@@ -29,13 +31,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def test_serve_runs_the_queue_and_stops_its_worker(
+    ray_cluster: str,
     catalogue: Path,
     tmp_path: Path,
     copy_baseline,  # type: ignore[no-untyped-def]
 ) -> None:
     home = tmp_path / "home"
-    env = {**os.environ, "MEDARENA_HOME": str(home), "MEDARENA_TASKS_DIR": str(catalogue)}
-    env.pop("RAY_ADDRESS", None)
+    env = cli_env(home, catalogue, ray_address=ray_cluster)
     queued = subprocess.run(
         [sys.executable, "-m", "medarena", "submit", str(copy_baseline("logistic-regression")),
          "--task", "tiny-ct", "--trials", "2", "--queue", "--format", "json"],
