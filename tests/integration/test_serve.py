@@ -1,4 +1,4 @@
-"""`medarena serve` is the web leaderboard, the REST API and the submission queue (DESIGN.md):
+"""`medarena serve` is the web leaderboard, the REST API and the submission queue:
 a submission queued from the command line is run by the queue worker that serve starts, its
 progress and score are read over HTTP, and stopping serve stops the worker."""
 
