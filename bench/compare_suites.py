@@ -55,8 +55,10 @@ def main(old_report: str, new_report: str) -> None:
             ratio = now[file] / then[file] if then[file] else float("nan")
             print(f"{file:58} {then[file]:8.1f} {now[file]:8.1f} {ratio:6.2f}")
     total_then, total_now = sum(then.values()), sum(now.values())
-    print(f"{'the tests of then (' + str(len(old)) + ')':58} {total_then:8.1f} {total_now:8.1f} "
-          f"{total_now / total_then:6.2f}")
+    print(
+        f"{'the tests of then (' + str(len(old)) + ')':58} {total_then:8.1f} {total_now:8.1f} "
+        f"{total_now / total_then:6.2f}"
+    )
     print(f"the whole suite now ({len(new)} tests): {sum(new.values()):.1f} s")
     print(f"removed with what they tested ({len(gone)}):", *sorted(gone), sep="\n  ")
 

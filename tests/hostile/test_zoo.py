@@ -81,6 +81,7 @@ budget:
     open_files: 256
     file_size_mb: 16
     scratch_mb: 64
+    scratch_entries: 1000
     tmp_mb: 32
     output_kb: 256
     import_s: 8
@@ -238,6 +239,14 @@ CASES = [
     ),
     Case("huge-file-tmp", "dry", F.FILE_LIMIT, r"file limit in dry run: a file grew past 16 MiB"),
     Case("fill-scratch", "trial", F.FILE_LIMIT, r"file limit in epoch 0: scratch over 64 MiB$"),
+    Case(
+        "fill-scratch-and-wait", "trial", F.FILE_LIMIT,
+        r"file limit in epoch 0: scratch over 64 MiB$",
+    ),
+    Case(
+        "many-scratch-entries", "trial", F.FILE_LIMIT,
+        r"file limit in epoch 0: scratch holds more than 1000 files and folders$",
+    ),
     Case(
         "fill-scratch-dry-run", "dry", F.FILE_LIMIT,
         r"file limit in dry run: scratch over 64 MiB$",

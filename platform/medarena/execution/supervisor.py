@@ -236,10 +236,7 @@ class Supervisor:
         self._ready(box)
         message = box.receive(phase="dry run", timeout=self.limits.epoch_s)
         self._expect(box, message, "dry", phase="dry run")
-        if box.scratch_bytes() > self.limits.scratch_mb * 2**20:
-            raise box.fail(
-                Failure.FILE_LIMIT, "dry run", f"scratch over {self.limits.scratch_mb} MiB"
-            )
+        box.check_scratch("dry run")
         contract = self._contract(min(2, len(self.data.val_x)))
         read_logits(box, message.get("file"), contract=contract, phase="dry run")
 
@@ -276,8 +273,7 @@ class Supervisor:
                     Failure.PROTOCOL, phase, f"an epoch past the end of training (the budget "
                     f"is {config.max_epochs} epochs, and training was told to stop)",
                 )  # fmt: skip
-            if box.scratch_bytes() > limits.scratch_mb * 2**20:
-                raise box.fail(Failure.FILE_LIMIT, phase, f"scratch over {limits.scratch_mb} MiB")
+            box.check_scratch(phase)
             logits = read_logits(box, message.get("file"), contract=contract, phase=phase)
             val = data.val_reference
             predictions = self.kind.decode_all(logits, spacing=val.spacing, origin=val.origin)

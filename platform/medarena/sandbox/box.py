@@ -22,6 +22,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from medarena.sandbox.channel import Channel, ChannelError
 from medarena.sandbox.failures import Failure, SandboxFailure
 from medarena.sandbox.limits import SandboxLimits
 from medarena.sandbox.reaping import BOX_PREFIX, private_folder, reap_stale
+
+SCRATCH_CHECK_S = 0.5
+"""How often the scratch folder is measured while the box works."""
 
 __all__ = ["Box", "private_folder", "reap_stale"]  # the supervisor takes the last two from here
 
@@ -101,7 +105,10 @@ class Box:
             )
         finally:
             os.close(write_fd)
-        self.channel = Channel(self.process, read_fd, output_kb=limits.output_kb)
+        self._scratch_checked = 0.0
+        self.channel = Channel(
+            self.process, read_fd, output_kb=limits.output_kb, guard=self._scratch_guard
+        )
 
     # Starting
 
@@ -233,16 +240,40 @@ class Box:
             with contextlib.suppress(OSError):  # gone, or no right to raise priority
                 os.setpriority(os.PRIO_PROCESS, pid, nice)
 
-    def scratch_bytes(self) -> int:
-        """Bytes in the regular files under the scratch folder, links not followed. The sandbox
-        may be changing the folder meanwhile: what vanishes while it is walked is skipped."""
-        total = 0
-        for top, _, files in os.walk(self.scratch):  # errors (a folder gone) are skipped
+    def scratch_over(self) -> str | None:
+        """What the scratch folder holds beyond the limits (``None`` if nothing): more bytes in
+        regular files than ``scratch_mb``, or more entries than ``scratch_entries``. Links are
+        not followed; the walk stops at the first limit passed, and skips what vanishes while
+        it is walked (the sandbox may be changing the folder)."""
+        max_bytes, max_entries = self.limits.scratch_mb * 2**20, self.limits.scratch_entries
+        total = entries = 0
+        for top, folders, files in os.walk(self.scratch):  # errors (a folder gone) are skipped
+            entries += len(folders) + len(files)
+            if entries > max_entries:
+                return f"scratch holds more than {max_entries} files and folders"
             for name in files:
                 with contextlib.suppress(OSError):
                     info = (Path(top) / name).lstat()
                     total += info.st_size if stat.S_ISREG(info.st_mode) else 0
-        return total
+            if total > max_bytes:
+                return f"scratch over {self.limits.scratch_mb} MiB"
+        return None
+
+    def check_scratch(self, phase: str) -> None:
+        """Raise :class:`SandboxFailure` (the box killed) if :meth:`scratch_over` says so."""
+        if (over := self.scratch_over()) is not None:
+            raise self.fail(Failure.FILE_LIMIT, phase, over)
+
+    def _scratch_guard(self) -> ChannelError | None:
+        """The scratch folder measured while a message is awaited, every
+        :data:`SCRATCH_CHECK_S`: a box that fills the host's disk within one epoch is stopped
+        then, not after the epoch (writes of one interval at most pass the limit)."""
+        now = time.monotonic()
+        if now - self._scratch_checked < SCRATCH_CHECK_S:
+            return None
+        self._scratch_checked = now
+        over = self.scratch_over()
+        return None if over is None else ChannelError(Failure.FILE_LIMIT, over)
 
     def close(self) -> None:
         self.kill()

@@ -2,8 +2,9 @@
 of their own, and the box's stdout/stderr drained beside them (a tail kept, bytes counted).
 
 The channel checks what comes back only for form (a line of at most 64 KiB holding a JSON object
-with an ``event``), the deadline and the output allowance. When one is broken it raises
-:class:`ChannelError`; the box then kills itself and names the failure (:meth:`Box.receive`).
+with an ``event``), the deadline and the output allowance, and runs its owner's ``guard`` while it
+waits (the box measures its scratch folder). When one is broken it raises :class:`ChannelError`;
+the box then kills itself and names the failure (:meth:`Box.receive`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import select
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from medarena.sandbox.failures import Failure
@@ -39,10 +41,20 @@ class Channel:
 
     A thread drains the process's stdout (stderr joined to it) from the start, so that a guest
     that prints never blocks; ``output_kb`` is the allowance of each phase (:meth:`reset_output`).
+    ``guard`` is called every tick (0.2 s at most) while a message is awaited, and the error it
+    returns, if any, breaks the wait.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], reply_fd: int, *, output_kb: int) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        reply_fd: int,
+        *,
+        output_kb: int,
+        guard: Callable[[], ChannelError | None] = lambda: None,
+    ) -> None:
         self._process = process
+        self._guard = guard
         self._reply = reply_fd
         self._pending = b""
         self._output_kb = output_kb
@@ -95,6 +107,8 @@ class Channel:
             if len(self._pending) > MAX_MESSAGE_BYTES:
                 raise ChannelError(Failure.PROTOCOL, "a message longer than 64 KiB")
             self._check_output()
+            if (broken := self._guard()) is not None:
+                raise broken
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ChannelError(Failure.TIME_LIMIT, f"the limit is {timeout:g} s")

@@ -20,6 +20,9 @@ class SandboxLimits(BaseModel):
     open_files: int = Field(256, ge=32, description="open file descriptors per process")
     file_size_mb: int = Field(512, ge=1, description="largest file the sandbox may write, MiB")
     scratch_mb: int = Field(1024, ge=16, description="all files in the scratch folder, MiB")
+    scratch_entries: int = Field(
+        10_000, ge=100, description="files, folders and links in the scratch folder"
+    )
     tmp_mb: int = Field(256, ge=16, description="the in-memory /tmp, MiB")
     output_kb: int = Field(1024, ge=16, description="stdout and stderr per phase, KiB")
     import_s: float = Field(120.0, gt=0, description="import and construction of the model")

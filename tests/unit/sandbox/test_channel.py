@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,7 +19,7 @@ def writer() -> Iterator[object]:
     """Start a process that writes the given bytes at once to its reply pipe, then waits."""
     started: list[tuple[subprocess.Popen[bytes], Channel]] = []
 
-    def start(payload: bytes) -> Channel:
+    def start(payload: bytes, guard: Callable[[], ChannelError | None] = lambda: None) -> Channel:
         read, write = os.pipe()
         code = f"import os, sys, time; os.write({write}, {payload!r}); time.sleep(30)"
         process = subprocess.Popen(
@@ -29,7 +30,7 @@ def writer() -> Iterator[object]:
             pass_fds=(write,),
         )
         os.close(write)
-        channel = Channel(process, read, output_kb=64)
+        channel = Channel(process, read, output_kb=64, guard=guard)
         started.append((process, channel))
         return channel
 
@@ -72,3 +73,18 @@ def test_a_long_line_is_refused_whether_or_not_its_end_came_in_the_same_read(
 def test_malformed_messages_are_protocol_violations(writer, payload: bytes, detail: str) -> None:  # type: ignore[no-untyped-def]
     error = _failure(writer(payload))
     assert (error.kind, error.detail) == (Failure.PROTOCOL, detail)
+
+
+def test_the_guard_breaks_a_wait_while_the_box_is_silent(writer) -> None:  # type: ignore[no-untyped-def]
+    """The box's own check (its scratch folder) runs while no message comes, and ends the wait
+    with its error long before the deadline."""
+    calls: list[float] = []
+
+    def guard() -> ChannelError | None:
+        calls.append(time.monotonic())
+        return ChannelError(Failure.FILE_LIMIT, "scratch over 64 MiB") if len(calls) >= 3 else None
+
+    start = time.monotonic()
+    error = _failure(writer(b"", guard))
+    assert (error.kind, error.detail) == (Failure.FILE_LIMIT, "scratch over 64 MiB")
+    assert len(calls) == 3 and time.monotonic() - start < 10
