@@ -256,6 +256,10 @@ CASES = [
         r"file limit in dry run: .*No space left on device",
     ),
     Case(
+        "fill-dev-shm", "dry", F.FILE_LIMIT,
+        r"file limit in dry run: .*No space left on device",
+    ),
+    Case(
         "print-megabytes", "dry", F.TOO_MUCH_OUTPUT,
         r"too much output in dry run: \d+ KiB printed; the limit is 256 KiB per phase",
     ),

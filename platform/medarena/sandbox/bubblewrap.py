@@ -212,10 +212,15 @@ def box_command(
     # in a CI checkout there) is then bound on top of it instead of hidden by it.
     args = [bwrap, *_namespace_args(), "--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
     args += _runtime_args()
+    # /dev is a tmpfs that bubblewrap leaves writable, /dev/shm a folder in it, both as large as
+    # half the machine's memory: /dev/shm gets a sized tmpfs of its own (shared memory, used by
+    # multiprocessing and DataLoader workers), and /dev is then made read-only.
     args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/dev/shm"]
     if gpu:
         for device in sorted(Path("/dev").glob("nvidia*")):
             args += ["--dev-bind", str(device), str(device)]
+    args += ["--remount-ro", "/dev"]
     args += ["--ro-bind", str(GUEST), "/guest/guest.py"]
     for name in USER_FILES:
         args += ["--ro-bind", str(etc / name), f"/etc/{name}"]

@@ -23,7 +23,7 @@ class SandboxLimits(BaseModel):
     scratch_entries: int = Field(
         10_000, ge=100, description="files, folders and links in the scratch folder"
     )
-    tmp_mb: int = Field(256, ge=16, description="the in-memory /tmp, MiB")
+    tmp_mb: int = Field(256, ge=16, description="the in-memory /tmp and /dev/shm, MiB each")
     output_kb: int = Field(1024, ge=16, description="stdout and stderr per phase, KiB")
     import_s: float = Field(120.0, gt=0, description="import and construction of the model")
     epoch_s: float = Field(600.0, gt=0, description="one training epoch with its validation")

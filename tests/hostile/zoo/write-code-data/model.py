@@ -1,5 +1,5 @@
 """Writes to its own code (/code), its inputs (/data: hard links of the supervisor's files),
-the guest program and the Python runtime; each must fail (read-only).
+the guest program, the Python runtime and /dev; each must fail (read-only).
 
 If the attack finds what it must not, it raises ``RuntimeError("LEAK: ...")``; if its own
 machinery is broken (a step that must work failed) it raises ``RuntimeError("BROKEN: ...")``;
@@ -31,6 +31,7 @@ def attack() -> None:
         "/guest/guest.py",
         f"{sys.prefix}/pwned.pth",
         "/usr/pwned",
+        "/dev/pwned",
     ]
     for path in targets:
         try:
