@@ -475,11 +475,15 @@ def cgroup_controllers() -> set[str]:
     """The cgroup controllers a sandbox's limits get on this machine."""
     from medarena.sandbox import cgroups
 
-    cgroup = cgroups.create(processes=8, memory_bytes=2**30)
+    cgroup = cgroups.create(processes=8, memory_bytes=2**30, cpus=1)
     if cgroup is None:
         return set()
     cgroup.remove()
-    return {"pids", *(["memory"] if cgroup.memory is not None else [])}
+    return {
+        "pids",
+        *(["memory"] if cgroup.memory is not None else []),
+        *(["cpu"] if cgroup.cpu is not None else []),
+    }
 
 
 @dataclass

@@ -3,8 +3,8 @@ outside, and the narrow channel to it.
 
 The box is started by the command of :mod:`medarena.sandbox.bubblewrap` (namespaces, mounts,
 rlimits, a clean environment) inside a cgroup of its own where the machine allows one
-(:mod:`medarena.sandbox.cgroups`: processes and resident memory); the supervisor talks to it
-through a :class:`~medarena.sandbox.channel.Channel`, keeps a wall-clock deadline per phase on
+(:mod:`medarena.sandbox.cgroups`: processes, resident memory, CPU time); the supervisor talks to
+it through a :class:`~medarena.sandbox.channel.Channel`, keeps a wall-clock deadline per phase on
 each message and counts its output. What ends a box is named from what the outside saw: exit
 status and signal, the cgroup's counters, the deadlines.
 
@@ -73,7 +73,7 @@ class Box:
         self.busy = False
         """A job's process runs in the box (set by :meth:`start_job`, cleared by its exit)."""
         self.cgroup = cgroups.create(
-            processes=limits.processes, memory_bytes=limits.memory_mb * 2**20
+            processes=limits.processes, memory_bytes=limits.memory_mb * 2**20, cpus=threads
         )
         read_fd, write_fd = os.pipe()
         command = box_command(
