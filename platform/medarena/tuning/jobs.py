@@ -113,6 +113,10 @@ class RetriedJob:
         self.state = "done"
         return True
 
+    def skip(self) -> None:
+        """Done without running: nothing needs it (no dry run asked, no trial to predict with)."""
+        self.state = "done"
+
     def stopped(self) -> None:
         """The running attempt was stopped from outside (cancelled): start it again if asked."""
         self.state = "todo"

@@ -107,7 +107,7 @@ class Sweep:
         self._open: dict[int, _Open] = {}
         self._dry_run = DryRun(bundle, config, owner=owner, max_attempts=max_attempts)
         if not dry_run:
-            self._dry_run.state = "done"
+            self._dry_run.skip()
         self._inference = RetriedJob(self._inference_job, max_attempts=max_attempts)
         self._unrecorded = 0  # trials accepted, not yet recorded: the best may still change
         self._best_weights: bytes | None = None
@@ -243,7 +243,7 @@ class Sweep:
         with; if every trial failed, the inference is done without running (:meth:`result` says
         why)."""
         if self.progress.best_number < 0:
-            self._inference.state = "done"
+            self._inference.skip()
             return False
         return True
 
