@@ -77,9 +77,11 @@ class Records:
         self, run: Run, finished: dict[int, TrialRecord], on_trial: TrialCallback | None
     ) -> TrialCallback:
         """The sweep's ``on_trial``: records each trial durably (the best one's weights,
-        MLflow, the store) before the study hears of it, then calls ``on_trial``."""
+        MLflow, the store) before the study hears of it, then calls ``on_trial``. MLflow runs
+        of trials a killed driver logged but never stored are discarded first: they run again."""
         submission_id, tracker, parent, tags = run.submission_id, run.tracker, run.parent, run.tags
         primary = run.spec.metrics.primary
+        tracker.discard_unrecorded_trials(parent, set(finished))
         kept: list[Path] = [
             p for n in finished if (p := self.weights_path(submission_id, n)).exists()
         ]

@@ -95,6 +95,25 @@ class Tracker:
         self.client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
         return run_id
 
+    def discard_unrecorded_trials(self, parent_run_id: str, recorded: set[int]) -> list[int]:
+        """Delete (MLflow's soft delete) the nested runs of trials outside ``recorded``: a
+        driver killed between logging a trial and storing it left them, and the resumed sweep
+        trains those trials again, so each trial keeps one run. Returns the discarded numbers."""
+        children = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=10_000,
+        )
+        discarded = []
+        for run in children:
+            number = run.data.tags.get("trial", "")
+            if number.isdigit() and int(number) not in recorded:
+                self.client.delete_run(run.info.run_id)
+                discarded.append(int(number))
+        if discarded:
+            log.info("discarded the unrecorded trials %s of run %s", discarded, parent_run_id)
+        return sorted(discarded)
+
     def finish_submission(
         self,
         run_id: str,
