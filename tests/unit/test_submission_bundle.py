@@ -43,6 +43,9 @@ def test_invalid_yaml_names_the_line(make_submission) -> None:  # type: ignore[n
         load_submission(folder)
 
 
+SPACE = "name: x\nentry_point: model.py:Net\nsearch_space:\n  "
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
@@ -63,12 +66,37 @@ def test_invalid_yaml_names_the_line(make_submission) -> None:  # type: ignore[n
             r"field 'search_space\.lr'",
         ),
         ("name: x\nentry_point: model.py:Net\nextra: 1\n", "field 'extra': Extra inputs"),
+        # Search spaces the driver's sampler could not draw from, or store exactly.
+        (
+            SPACE + "lr: {type: float, low: -.inf, high: 1}\n",
+            r"search_space\.lr\.float\.low.*finite",
+        ),
+        (SPACE + "lr: {type: float, low: -1e308, high: 1e308}\n", "wider than a float holds"),
+        (SPACE + "w: {type: int, low: 0, high: 1e30}\n", r"search_space\.w\.int\.high"),
+        (SPACE + "w: {type: int, low: 0, high: 100000000000000000000}\n", "less than or equal"),
+        (SPACE + "a: {type: categorical, choices: [.nan, 1]}\n", "choice 1 is nan"),
+        (SPACE + "a: {type: categorical, choices: [x, 1, true]}\n", r"choice 3 \(True\) equals"),
+        (SPACE + "a: {type: categorical, choices: [" + "y" * 300 + "]}\n", "longer than 256"),
+        ("name: " + "n" * 101 + "\nentry_point: model.py:Net\n", "field 'name'.*at most 100"),
     ],
 )
 def test_invalid_fields(make_submission, yaml_text: str, message: str) -> None:  # type: ignore[no-untyped-def]
     folder = make_submission("bad", yaml_text, MODEL)
     with pytest.raises(SubmissionError, match=message):
         load_submission(folder)
+
+
+def test_choices_keep_their_types(make_submission) -> None:  # type: ignore[no-untyped-def]
+    text = SPACE + "a: {type: categorical, choices: [x, 2, 0.5, false, '1']}\n"
+    bundle = load_submission(make_submission("ok", text, MODEL))
+    choices = bundle.spec.search_space["a"].choices  # type: ignore[union-attr]
+    assert [(type(c), c) for c in choices] == [
+        (str, "x"),
+        (int, 2),
+        (float, 0.5),
+        (bool, False),
+        (str, "1"),
+    ]
 
 
 def test_syntax_error_names_file_and_line(make_submission) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,18 +12,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+EXACT_INT = 2**53
+"""Integer bounds are kept within what a float holds exactly: Optuna stores values as floats."""
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+ExactInt = Annotated[int, Field(ge=-EXACT_INT, le=EXACT_INT)]
+
+
 class FloatParam(_Strict):
     """A float in ``[low, high]``, optionally sampled on a log scale."""
 
     type: Literal["float"]
-    low: float
-    high: float
+    low: FiniteFloat
+    high: FiniteFloat
     log: bool = False
 
     @model_validator(mode="after")
     def _check_bounds(self) -> FloatParam:
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"the range {self.low}..{self.high} is wider than a float holds")
         if self.log and self.low <= 0:
             raise ValueError("log scale needs low > 0")
         return self
@@ -32,9 +41,9 @@ class IntParam(_Strict):
     """An integer in ``[low, high]`` with a step, optionally on a log scale."""
 
     type: Literal["int"]
-    low: int
-    high: int
-    step: int = Field(1, ge=1)
+    low: ExactInt
+    high: ExactInt
+    step: int = Field(1, ge=1, le=EXACT_INT)
     log: bool = False
 
     @model_validator(mode="after")
@@ -50,7 +59,24 @@ class CategoricalParam(_Strict):
     """One of a list of choices (strings, numbers or booleans)."""
 
     type: Literal["categorical"]
-    choices: list[str | int | float | bool] = Field(min_length=1)
+    choices: list[str | int | float | bool] = Field(min_length=1, max_length=1000)
+
+    @field_validator("choices")
+    @classmethod
+    def _check_choices(
+        cls, value: list[str | int | float | bool]
+    ) -> list[str | int | float | bool]:
+        for i, choice in enumerate(value):
+            if isinstance(choice, float) and not math.isfinite(choice):
+                raise ValueError(f"choice {i + 1} is {choice}; choices must be finite")
+            if isinstance(choice, str) and len(choice) > 256:
+                raise ValueError(f"choice {i + 1} is longer than 256 characters")
+            if choice in value[:i]:
+                raise ValueError(
+                    f"choice {i + 1} ({choice!r}) equals an earlier one: 1, 1.0 and true are "
+                    "equal in Python, and the search could not tell them apart"
+                )
+        return value
 
 
 SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
@@ -86,8 +112,8 @@ class SubmissionSpec(_Strict):
     value per search-space entry; ``batch_size``, if searched, sets the data loader's batch size.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    description: str = ""
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
+    description: str = Field("", max_length=10_000)
     entry_point: EntryPoint
     search_space: dict[str, SearchParam] = Field(default_factory=dict)
 
@@ -101,8 +127,9 @@ class SubmissionSpec(_Strict):
     def _check_names(cls, value: dict[str, SearchParam]) -> dict[str, SearchParam]:
         reserved = {"num_classes", "input_shape"}
         for name in value:
-            if not name.isidentifier() or name in reserved:
+            if not name.isidentifier() or name in reserved or len(name) > 64:
                 raise ValueError(
-                    f"parameter {name!r} must be a Python identifier other than {sorted(reserved)}"
+                    f"parameter {name!r} must be a Python identifier of at most 64 characters "
+                    f"other than {sorted(reserved)}"
                 )
         return value
