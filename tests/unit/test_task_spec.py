@@ -24,6 +24,15 @@ def test_unknown_task_lists_known_ones(catalogue: Path) -> None:
         TaskCatalogue(catalogue).get("nope")
 
 
+def test_a_task_name_is_a_folder_of_the_catalogue_not_a_path(catalogue: Path) -> None:
+    outside = catalogue.parent / "outside"
+    outside.mkdir()
+    (outside / "task.yaml").write_text((catalogue / "tiny-ct" / "task.yaml").read_text())
+    for name in ("../outside", str(outside), "tiny-ct/.", ".."):
+        with pytest.raises(TaskNotFoundError, match="unknown task"):
+            TaskCatalogue(catalogue).get(name)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

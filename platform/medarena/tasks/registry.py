@@ -20,9 +20,10 @@ class TaskCatalogue:
         return sorted(p.parent.name for p in self.root.glob("*/task.yaml"))
 
     def get(self, name: str) -> TaskSpec:
-        """The task called ``name``; an unknown name lists the known ones."""
+        """The task called ``name``; an unknown name lists the known ones. Only a folder
+        directly in the catalogue is a task (``..`` or a path is an unknown name)."""
         path = self.root / name / "task.yaml"
-        if not path.is_file():
+        if name not in self.names():
             known = ", ".join(self.names()) or "(none)"
             raise TaskNotFoundError(
                 f"unknown task {name!r}; known tasks in {self.root}: {known}. "
