@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from medarena.exceptions import SubmissionError
 from medarena.submissions import FloatParam, IntParam, load_submission
+from medarena.submissions.bundle import MAX_BUNDLE_FILES
 
 GOOD_YAML = """\
 name: ok
@@ -83,6 +85,29 @@ SPACE = "name: x\nentry_point: model.py:Net\nsearch_space:\n  "
 def test_invalid_fields(make_submission, yaml_text: str, message: str) -> None:  # type: ignore[no-untyped-def]
     folder = make_submission("bad", yaml_text, MODEL)
     with pytest.raises(SubmissionError, match=message):
+        load_submission(folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (b"\xff\xfe.py", r"'.*\\udcff\\udcfe\.py': the name holds .* not UTF-8 \('\\udcff'\)"),
+        (b"a\nb.py", r"'.*a\\nb\.py': the name holds a control character"),
+    ],
+)
+def test_file_names_must_be_printable_utf8(make_submission, name: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("bad", GOOD_YAML, MODEL)
+    Path(os.fsdecode(bytes(folder) + b"/" + name)).write_text("x = 1\n")
+    with pytest.raises(SubmissionError, match=message):
+        load_submission(folder)
+
+
+def test_too_many_files_are_refused(make_submission) -> None:  # type: ignore[no-untyped-def]
+    folder = make_submission("many", GOOD_YAML, MODEL)
+    (folder / "pkg").mkdir()
+    for i in range(MAX_BUNDLE_FILES):
+        (folder / "pkg" / f"m{i}.py").touch()
+    with pytest.raises(SubmissionError, match=f"more than {MAX_BUNDLE_FILES} files"):
         load_submission(folder)
 
 

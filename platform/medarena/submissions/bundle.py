@@ -19,10 +19,11 @@ from pydantic import ValidationError
 
 from medarena.exceptions import SubmissionError
 from medarena.submissions.spec import SubmissionSpec
-from medarena.submissions.unpack import is_package, unpack_package
+from medarena.submissions.unpack import PackageLimits, bad_character, is_package, unpack_package
 from medarena.yamlfile import format_validation_error, read_yaml_mapping
 
 MAX_BUNDLE_BYTES = 20 * 1024 * 1024
+MAX_BUNDLE_FILES = PackageLimits.max_files
 _SKIPPED_PARTS = {"__pycache__", ".git", ".ipynb_checkpoints"}
 
 
@@ -50,6 +51,16 @@ def _read_files(folder: Path, shown: Path) -> dict[str, bytes]:
             raise SubmissionError(f"{shown / rel}: symbolic links are not allowed in a submission")
         if not path.is_file() or _SKIPPED_PARTS & set(rel.parts) or path.suffix == ".pyc":
             continue
+        if (bad := bad_character(str(rel))) is not None:
+            raise SubmissionError(
+                f"{str(shown / rel)!r}: the name holds a control character or bytes that are not "
+                f"UTF-8 ({bad!r}); rename the file"
+            )
+        if len(files) == MAX_BUNDLE_FILES:
+            raise SubmissionError(
+                f"{shown}: the submission has more than {MAX_BUNDLE_FILES} files; "
+                "leave data, checkpoints and caches out of the folder"
+            )
         data = path.read_bytes()
         total += len(data)
         if total > MAX_BUNDLE_BYTES:

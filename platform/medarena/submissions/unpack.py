@@ -54,6 +54,12 @@ class PackageLimits:
     """Most path components in a member name."""
 
 
+def bad_character(name: str) -> str | None:
+    """The first control or format character of ``name``, or a byte that was not UTF-8 (a
+    surrogate escape, as ``os.fsdecode`` gives it); None when the name is clean."""
+    return next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs")), None)
+
+
 def is_package(path: Path) -> bool:
     """Whether ``path`` is named like a package ``unpack_package`` accepts."""
     return path.name.lower().endswith(PACKAGE_SUFFIXES)
@@ -154,7 +160,7 @@ class _Writer:
 
     def parts(self, member: str) -> tuple[str, ...]:
         """The member's path components, once the name is known to stay inside ``dest``."""
-        bad = next((c for c in member if unicodedata.category(c) in ("Cc", "Cf", "Cs")), None)
+        bad = bad_character(member)
         if bad is not None:
             raise self.refuse(
                 member,
