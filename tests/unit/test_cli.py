@@ -66,6 +66,22 @@ def test_bad_submissions_exit_2_and_write_nothing(
     assert board.exit_code == 0 and json.loads(board.output) == []
 
 
+@pytest.mark.parametrize("team", ["", " padded", "a/b", "tab\tname", "x" * 65, "\udcff"])
+@pytest.mark.parametrize("queue", [[], ["--queue"]])
+def test_bad_team_names_exit_2_and_write_nothing(
+    env: dict[str, str],
+    copy_baseline,
+    team: str,
+    queue: list[str],  # type: ignore[no-untyped-def]
+) -> None:
+    args = ["submit", str(copy_baseline("small-cnn")), "--task", "tiny-ct", "--team", team]
+    result = runner.invoke(app, [*args, *queue], env=env)
+    assert result.exit_code == 2, result.output
+    assert "a team name is 1 to 64 printable characters" in result.output
+    board = runner.invoke(app, ["queue", "--format", "json"], env=env)
+    assert board.exit_code == 0 and json.loads(board.output) == [], board.output
+
+
 def test_platform_errors_are_logged_not_shown(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]
     env = {**env, "MEDARENA_DB_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/none"}
     result = runner.invoke(

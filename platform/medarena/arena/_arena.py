@@ -105,6 +105,7 @@ class Arena:
         stage("validating the submission")
         bundle = load_submission(path)
         n_trials = self._n_trials(spec, trials)
+        _check_team(team)
         stage(f"preparing task {spec.name}")
         runtime = self.tasks.runtime(spec)
         stage("starting trial workers")
@@ -221,6 +222,7 @@ class Arena:
         spec = self.catalogue.get(task_name)
         bundle = load_submission(path)
         n_trials = self._n_trials(spec, trials)
+        _check_team(team)
         return self._create(spec, bundle, n_trials=n_trials, team=team, queued=True)
 
     def cancel(self, submission_id: int) -> Status:
@@ -355,3 +357,12 @@ class Arena:
         finally:
             self.heartbeat.discard(submission_id)
         return self.records.scored(run, sweep, scores)
+
+
+def _check_team(team: str) -> None:
+    """A team name goes into the store, MLflow's run name (``team/submission``) and the pages."""
+    if not 1 <= len(team) <= 64 or not team.isprintable() or team != team.strip() or "/" in team:
+        raise UserError(
+            f"--team {team!r}: a team name is 1 to 64 printable characters, without '/' "
+            "and without spaces at either end"
+        )
