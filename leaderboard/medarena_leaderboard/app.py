@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +42,20 @@ REFRESH_SECONDS = 5
 BEARER = HTTPBearer(
     auto_error=False, description="the organizers' token: the server's MEDARENA_ADMIN_TOKEN"
 )
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+"""On every response: no content sniffing, no referrer to other sites, no framing."""
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+"""The pages' Content-Security-Policy: no script at all, styles from this server only, so text
+that slipped through escaping could not run. FastAPI's /docs and /redoc load their scripts from
+a CDN and are left without it."""
+API_DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 ORGANIZERS_ONLY = (
     "per-case results on the hidden test set are for organizers only (they would reveal the "
     "test labels)"
@@ -127,6 +141,16 @@ def create_app(
         version="0.1.0",
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if request.url.path not in API_DOCS:
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        return response
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -204,9 +204,29 @@ def test_running_submission_refreshes_and_shows_progress(
     page = client.get(f"/submissions/{ids['running']}").text
     assert '<meta http-equiv="refresh" content="5">' in page
     assert "2 of 4 trials done" in page and "1 failed" in page
+    assert '<progress class="progress" max="4" value="2">' in page
     assert "RuntimeError: boom" in page
     progress = client.get(f"/api/submissions/{ids['running']}").json()["progress"]
     assert progress["best_value"] == pytest.approx(0.8) and progress["status"] == "running"
+
+
+def test_every_answer_carries_the_security_headers_and_pages_forbid_scripts(
+    client: TestClient, ids: dict[str, int]
+) -> None:
+    pages = ["/", "/tasks/tiny-ct", f"/submissions/{ids['cnn']}", f"/submissions/{ids['running']}"]
+    others = ["/tasks/nope", "/api/tasks", "/api/submissions/999", "/static/style.css", "/docs"]
+    for url in pages + others:
+        answer = client.get(url)
+        assert answer.headers["x-content-type-options"] == "nosniff", url
+        assert answer.headers["x-frame-options"] == "DENY", url
+        assert answer.headers["referrer-policy"] == "no-referrer", url
+        if url != "/docs":  # Swagger UI's scripts come from a CDN
+            policy = answer.headers["content-security-policy"]
+            assert "default-src 'none'" in policy and "script-src" not in policy, url
+    for url in pages:  # nothing on a page needs what the policy forbids
+        page = client.get(url).text
+        assert "<script" not in page and "style=" not in page, url
+        assert not re.search(r"<[^>]*\son\w+=", page), url  # no event handler attributes
 
 
 def test_unknown_task_and_submission_are_404_with_a_helpful_message(client: TestClient) -> None:
