@@ -273,10 +273,10 @@ def app_from_settings() -> FastAPI:
     """The app configured from the environment (``MEDARENA_*``), as ``medarena serve`` runs it;
     also ``uvicorn --factory medarena_leaderboard.app:app_from_settings``. What it creates in the
     state folder (the leaderboard database when missing) is the owner's only."""
-    from medarena.settings import OWNER_ONLY_UMASK, Settings, secure_home
+    from medarena.settings import OWNER_ONLY_UMASK, load_settings, secure_home
 
     os.umask(OWNER_ONLY_UMASK)
-    settings = Settings()
+    settings = load_settings()
     secure_home(settings.home)
     return create_app(
         db_url=settings.leaderboard_url,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from medarena.exceptions import UserError
@@ -17,6 +17,10 @@ from medarena.exceptions import UserError
 OWNER_ONLY_UMASK = 0o077
 """The command line's and the web app's umask: what they create (and the processes they start:
 the queue worker, a local Ray) is the owner's only, folders 0700 and files 0600."""
+
+
+MIN_TOKEN_LENGTH = 24
+"""The shortest organizers' token accepted (``secrets.token_urlsafe(32)`` gives 43)."""
 
 
 class Settings(BaseSettings):
@@ -53,6 +57,19 @@ class Settings(BaseSettings):
         "unset or empty: nobody gets them over HTTP",
     )
 
+    @field_validator("admin_token")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        if value and (
+            len(value) < MIN_TOKEN_LENGTH or not value.isascii() or not value.isprintable()
+        ):
+            raise ValueError(
+                f"the token must be at least {MIN_TOKEN_LENGTH} printable ASCII characters, "
+                "so that it cannot be guessed; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
     @property
     def leaderboard_url(self) -> str:
         return self.db_url or f"sqlite:///{self.home.resolve() / 'leaderboard.db'}"
@@ -79,6 +96,23 @@ class Settings(BaseSettings):
         """Baseline submissions: ``MEDARENA_SUBMISSIONS_DIR``, else ``./submissions``, else the
         checkout's."""
         return _data_folder(self.submissions_dir, "submissions")
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value is a :class:`UserError` naming the
+    variable, not a validation traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else ""
+            field = Settings.model_fields.get(name)
+            alias = field.validation_alias if field is not None else None
+            variables = alias.choices if isinstance(alias, AliasChoices) else [f"MEDARENA_{name}"]
+            shown = " or ".join(str(v).upper() for v in variables)
+            problems.append(f"{shown}: {error['msg'].removeprefix('Value error, ')}")
+        raise UserError("bad setting in the environment: " + "; ".join(problems)) from None
 
 
 def _data_folder(configured: Path | None, name: str) -> Path:

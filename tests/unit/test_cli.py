@@ -82,6 +82,25 @@ def test_bad_team_names_exit_2_and_write_nothing(
     assert board.exit_code == 0 and json.loads(board.output) == [], board.output
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "MEDARENA_ALLOW_UNSANDBOXED",
+            "maybe",
+            "MEDARENA_ALLOW_UNSANDBOXED: Input should be a valid boolean",
+        ),
+        ("MEDARENA_ADMIN_TOKEN", "hunter2", "MEDARENA_ADMIN_TOKEN: the token must be at least 24"),
+    ],
+)
+def test_a_bad_setting_names_its_variable_and_exits_2(
+    env: dict[str, str], variable: str, value: str, message: str
+) -> None:
+    result = runner.invoke(app, ["tasks", "list"], env={**env, variable: value})
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
 def test_platform_errors_are_logged_not_shown(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]
     env = {**env, "MEDARENA_DB_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/none"}
     result = runner.invoke(

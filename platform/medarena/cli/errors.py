@@ -13,7 +13,7 @@ import typer
 
 from medarena.cli.render import err_console
 from medarena.exceptions import UserError
-from medarena.settings import Settings, secure_home
+from medarena.settings import Settings, load_settings, secure_home
 
 log = logging.getLogger("medarena")
 
@@ -25,6 +25,19 @@ def log_file(settings: Settings) -> Path:
     return path
 
 
+def command_settings() -> Settings:
+    """The settings from the environment; a bad value is a message and exit status 2."""
+    try:
+        return load_settings()
+    except UserError as exc:
+        _print_user_error(exc)
+        raise typer.Exit(2) from None
+
+
+def _print_user_error(exc: UserError) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+
+
 @contextmanager
 def errors(settings: Settings) -> Iterator[None]:
     """Make the state folder owner-only, then run the command: user errors become a message and
@@ -33,9 +46,7 @@ def errors(settings: Settings) -> Iterator[None]:
         secure_home(settings.home)
         yield
     except UserError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True
-        )
+        _print_user_error(exc)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")

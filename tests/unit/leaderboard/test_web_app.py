@@ -18,7 +18,7 @@ from medarena_leaderboard import create_app
 from medarena_leaderboard.svg import ForestRow, curves_plot, forest_plot, nice_ticks
 
 SPLIT = "ab12cd34ef56" + "0" * 52
-TOKEN = "organizers-secret-3f9a"
+TOKEN = "organizers-secret-3f9a-7c21d0e5"
 # Distinctive hidden test case ids: no public page or endpoint may contain them.
 TEST_CASES = ("hidden-test-case-0017", "hidden-test-case-0042")
 
@@ -333,6 +333,21 @@ def test_app_from_settings_takes_the_token_from_the_environment(
     url = f"/api/submissions/{ids['cnn']}/cases"
     assert client.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     assert client.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 403
+
+
+@pytest.mark.parametrize("token", ["short", "x" * 23, "é" * 30, "tab\t" * 8])
+def test_a_guessable_token_is_refused_with_how_to_make_one(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    from medarena.exceptions import UserError
+    from medarena.settings import load_settings
+
+    monkeypatch.setenv("MEDARENA_ADMIN_TOKEN", token)
+    with pytest.raises(UserError, match=r"MEDARENA_ADMIN_TOKEN: the token must be at least 24 "
+                       r"printable ASCII characters.*secrets\.token_urlsafe"):  # fmt: skip
+        load_settings()
+    monkeypatch.setenv("MEDARENA_ADMIN_TOKEN", "")  # empty: nobody gets the per-case results
+    assert load_settings().admin_token == ""
 
 
 def test_serve_help() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from medarena.cli.commands.submissions import run_submission
-from medarena.cli.errors import errors
+from medarena.cli.errors import command_settings, errors
 from medarena.cli.render import (
     TableFormat,
     console,
@@ -19,7 +19,6 @@ from medarena.cli.render import (
     timing_line,
 )
 from medarena.cli.resources import open_arena
-from medarena.settings import Settings
 
 if TYPE_CHECKING:
     from medarena.arena import Arena, SubmissionResult
@@ -49,7 +48,7 @@ def leaderboard(
     ] = TableFormat.table,
 ) -> None:
     """Print a task's leaderboard, ranked by its primary metric."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings), open_arena(settings) as arena:
         show_leaderboard(arena, task, fmt)
 
@@ -66,7 +65,7 @@ def demo(
     """
     from medarena.sandbox import sandbox_support
 
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         start = time.perf_counter()
         support = sandbox_support()

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from medarena.cli.errors import errors
+from medarena.cli.errors import command_settings, errors
 from medarena.cli.render import FormatOption, OutputFormat, print_evaluation
-from medarena.settings import Settings
 
 
 class EvaluationKind(StrEnum):
@@ -49,7 +48,7 @@ def evaluate(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Score prediction files like a challenge's evaluation script (see docs/metrics.md)."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         from medarena.scoring.evaluation import evaluate as run_evaluation
 

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from medarena.cli.errors import errors
+from medarena.cli.errors import command_settings, errors
 from medarena.cli.render import console
 from medarena.cli.supervisor import queue_worker
-from medarena.settings import Settings
 
 
 def serve(
@@ -29,7 +28,7 @@ def serve(
     """Serve the web leaderboard and the REST API (API documentation at /docs), and run the
     submission queue. SIGTERM (docker stop, systemd, Kubernetes) stops it as Ctrl-C does: the
     server shuts down, then the queue worker hands its submissions back."""
-    settings = Settings()
+    settings = command_settings()
     stopped_by = signal.SIGINT
 
     def on_sigterm(signum: int, frame: object) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from medarena.cli.errors import errors
+from medarena.cli.errors import command_settings, errors
 from medarena.cli.render import (
     FormatOption,
     OutputFormat,
@@ -21,7 +21,6 @@ from medarena.cli.render import (
 )
 from medarena.cli.resources import open_arena, open_store
 from medarena.exceptions import UserError
-from medarena.settings import Settings
 
 if TYPE_CHECKING:
     from medarena.arena import Arena, SubmissionResult
@@ -59,7 +58,7 @@ def submit(
     """Validate a submission, run the task's search on it, score it and record it."""
     from medarena.store import Status
 
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         with open_arena(settings) as arena:
             if queue:
@@ -83,7 +82,7 @@ def resume(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Continue a submission whose run was interrupted: finished trials are kept, not re-run."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         with open_arena(settings) as arena:
             result = with_progress(
@@ -101,7 +100,7 @@ def progress(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Where a submission stands: status, trials done of the total, best validation value."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         with open_store(settings) as store:
             try:
@@ -113,7 +112,7 @@ def progress(
 
 def queue_(fmt: FormatOption = OutputFormat.table) -> None:
     """List the queued and running submissions, oldest first, with their progress."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         with open_store(settings) as store:
             entries = store.queue()
@@ -124,7 +123,7 @@ def cancel(submission_id: Annotated[int, typer.Argument(help="the submission's i
     """Cancel a queued submission, or stop a running one (its finished trials are kept)."""
     from medarena.store import Status
 
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         with open_arena(settings) as arena:
             status = arena.cancel(submission_id)
@@ -154,7 +153,7 @@ def worker(
     """Run queued submissions (several at once, sharing the workers fairly) until stopped;
     stopped (Ctrl-C, SIGTERM), it hands its running submissions back to the queue. It also takes
     over running submissions whose driver died (silent for --stale-after seconds)."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         with open_arena(settings, stale_after_s=stale_after) as arena:
             ended = arena.work(exit_when_idle=exit_when_idle, poll_s=poll, on_event=print_event)

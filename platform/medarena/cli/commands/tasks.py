@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from medarena.cli.errors import errors
+from medarena.cli.errors import command_settings, errors
 from medarena.cli.render import (
     FormatOption,
     OutputFormat,
@@ -15,14 +15,13 @@ from medarena.cli.render import (
     print_fields,
     print_tasks,
 )
-from medarena.settings import Settings
 
 NameArgument = Annotated[str, typer.Argument(help="the task's name")]
 
 
 def tasks_list(fmt: FormatOption = OutputFormat.table) -> None:
     """List the tasks in the catalogue."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         from medarena.tasks import TaskCatalogue
 
@@ -32,7 +31,7 @@ def tasks_list(fmt: FormatOption = OutputFormat.table) -> None:
 
 def tasks_prepare(name: NameArgument) -> None:
     """Read a task's data, check it, fix its split and write the cache (with a progress bar)."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         from rich.progress import (
             BarColumn,
@@ -63,7 +62,7 @@ def tasks_prepare(name: NameArgument) -> None:
 
 def tasks_show(name: NameArgument, fmt: FormatOption = OutputFormat.table) -> None:
     """Show a task: kind, split sizes, metrics, budget and split hash."""
-    settings = Settings()
+    settings = command_settings()
     with errors(settings):
         from medarena.tasks import TaskCatalogue, load_task_data
 
