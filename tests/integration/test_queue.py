@@ -370,3 +370,38 @@ def test_medarena_worker_runs_the_queue_and_exits_when_idle(
     progress = runner.invoke(app, ["progress", "1", "--format", "json"], env=env)
     state = json.loads(progress.output)
     assert state["status"] == "scored" and state["done"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_platform_error_is_shown_by_its_kind_and_logged_in_full(
+    ray_cluster: str,
+    catalogue: Path,
+    tmp_path: Path,
+    copy_baseline,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The store and the pages show a platform error's kind only (its text may name hosts and
+    database URLs); the operator's log and MLflow get it whole."""
+    from dataclasses import replace
+
+    import mlflow
+
+    secret = "postgresql+psycopg2://medarena:s3cret-pw@127.0.0.1:1/studies"
+    config = replace(arena_config(catalogue, tmp_path / "state"), study_url=secret)
+    arena = Arena(config)
+    try:
+        submission_id = arena.enqueue(copy_baseline("logistic-regression"), "tiny-ct", trials=1)
+        with caplog.at_level("ERROR", logger="medarena"):
+            assert arena.work(exit_when_idle=True, poll_s=0.1) == 1
+        row = arena.store.submission(submission_id)
+        assert row is not None and row.status == Status.FAILED
+        assert row.error.startswith("the platform failed while running this submission")
+        assert "PlatformError" in row.error and "s3cret" not in row.error
+        assert "127.0.0.1:1" not in row.error
+        assert "cannot open the study" in caplog.text and "Traceback" in caplog.text
+        assert "s3cret" not in caplog.text  # the operator's log holds no password either
+        run = mlflow.MlflowClient(config.tracking_uri).get_run(row.mlflow_run_id)
+        assert "cannot open the study" in run.data.tags["error"]
+    finally:
+        arena.close(stop_cluster=False)

@@ -13,7 +13,14 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medarena.arena._run import CANCELLED, Run, SubmissionResult, TrialCallback, error_text
+from medarena.arena._run import (
+    CANCELLED,
+    Run,
+    SubmissionResult,
+    TrialCallback,
+    error_text,
+    operator_text,
+)
 from medarena.exceptions import PlatformError
 from medarena.store import Status, TrialState
 from medarena.tasks import TaskData, TaskSpec
@@ -131,10 +138,10 @@ class Records:
         return record
 
     def failed(self, run: Run, exc: BaseException) -> None:
-        message = error_text(exc)
-        self.store.finish_submission(run.submission_id, status=Status.FAILED, error=message)
+        """The store (public) gets :func:`error_text`; MLflow (the operator's) the whole."""
+        self.store.finish_submission(run.submission_id, status=Status.FAILED, error=error_text(exc))
         run.tracker.finish_submission(
-            run.parent, metrics={}, tags={"error": message[:5000]}, failed=True
+            run.parent, metrics={}, tags={"error": operator_text(exc)[:5000]}, failed=True
         )
 
     def cancelled(self, run: Run) -> None:

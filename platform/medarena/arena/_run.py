@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,26 @@ if TYPE_CHECKING:
     from medarena.tuning import SweepProgress, TrialRecord
 
 
+log = logging.getLogger(__name__)
+
+PLATFORM_FAILED = "the platform failed while running this submission"
 CANCELLED = "cancelled on request; the trials that had finished are kept"
 REQUEUED = "its worker was stopped; back in the queue, the next worker continues it"
 ORPHANED = "its driver stopped answering (killed, or its machine lost); back in the queue"
 
 
 def error_text(exc: BaseException) -> str:
-    """A user error's own text; anything else with its type (for the operator)."""
+    """What the store and the pages say of a failure: a user error's own text. The platform's
+    own errors are logged in full for the operator, and the participant gets only their kind:
+    their text may name hosts, paths or database URLs."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    log.error("a submission failed on a platform error", exc_info=exc)
+    return f"{PLATFORM_FAILED} ({type(exc).__name__}); the operators have the details in their log"
+
+
+def operator_text(exc: BaseException) -> str:
+    """A failure in full, for the operator's console and MLflow."""
     return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 

@@ -24,6 +24,7 @@ from medarena.arena._run import (
     Run,
     TrialCallback,
     error_text,
+    operator_text,
     study_name,
 )
 from medarena.store import Status
@@ -153,7 +154,7 @@ class QueueScheduler:
                 run, sweep = self._start(row)
             except Exception as exc:  # recorded as failed by _start
                 self.arena.heartbeat.discard(row.id)
-                self._event(row.id, Status.FAILED, error_text(exc))
+                self._event(row.id, Status.FAILED, operator_text(exc))
                 continue
             if self._share is None or self._share.pool is not run.pool:
                 self._share = FairShare(run.pool)
@@ -209,7 +210,7 @@ class QueueScheduler:
             scores = score_best(run.spec, run.runtime.data, result.test_predictions)
         except Exception as exc:
             self.arena.records.failed(run, exc)
-            self._event(submission_id, Status.FAILED, error_text(exc))
+            self._event(submission_id, Status.FAILED, operator_text(exc))
             return
         self.arena.records.scored(run, result, scores)
         primary = run.spec.metrics.primary

@@ -40,10 +40,16 @@ def _print_user_error(exc: UserError) -> None:
 
 @contextmanager
 def errors(settings: Settings) -> Iterator[None]:
-    """Make the state folder owner-only, then run the command: user errors become a message and
-    exit 2; anything else is logged in full and exits 1."""
+    """Make the state folder owner-only, then run the command with the platform's log going to
+    :func:`log_file`: user errors become a message and exit 2; anything else is logged in full
+    and exits 1."""
+    handler: logging.Handler | None = None
     try:
         secure_home(settings.home)
+        handler = logging.FileHandler(log_file(settings), encoding="utf-8", delay=True)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
         yield
     except UserError as exc:
         _print_user_error(exc)
@@ -52,12 +58,13 @@ def errors(settings: Settings) -> Iterator[None]:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
     except Exception:
-        path = log_file(settings)
-        handler = logging.FileHandler(path, encoding="utf-8")
-        log.addHandler(handler)
         log.exception("unexpected error in: %s", " ".join(sys.argv))
-        log.removeHandler(handler)
         err_console.print(
-            f"[bold red]an unexpected error occurred[/]; the details are logged in {path}"
+            f"[bold red]an unexpected error occurred[/]; the details are logged in "
+            f"{log_file(settings)}"
         )
         raise typer.Exit(1) from None
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()

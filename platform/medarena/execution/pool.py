@@ -17,6 +17,7 @@ is replaced by a new actor with the same data, and the job it was running comes 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -28,6 +29,8 @@ from medarena.execution.base import TrialJob, TrialResult
 from medarena.execution.supervisor import TrialOutcome
 from medarena.sandbox import SandboxLimits
 from medarena.tasks.data import WorkerData
+
+log = logging.getLogger(__name__)
 
 S = TypeVar("S")
 P = ParamSpec("P")
@@ -217,10 +220,13 @@ class WorkerPool:
         try:
             outcome: TrialOutcome = ray.get(done[0])
         except ray.exceptions.RayActorError as exc:
+            # Ray's text names the node's address and the process: the operator's, not public.
+            log.warning("trial worker %d on node %s died: %s", worker, self._nodes[worker], exc)
             self._replace(worker)
+            died = f"the trial's worker process died ({type(exc).__name__})"
             return TrialResult(
                 job=job,
-                outcome=TrialOutcome(ok=False, error=f"the trial's worker process died: {exc}"),
+                outcome=TrialOutcome(ok=False, error=died),
                 worker=worker,
                 node_id=self._nodes[worker],
                 lost=True,

@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 import optuna
+from sqlalchemy.engine import make_url
 
 from medarena.exceptions import PlatformError
 from medarena.metrics import get_metric
@@ -36,6 +37,5 @@ def open_study(task: TaskSpec, *, storage_url: str, study_name: str) -> optuna.S
                 load_if_exists=True,
             )
     except Exception as exc:  # SQLAlchemy's and Optuna's errors
-        raise PlatformError(
-            f"cannot open the study {study_name!r} at {storage_url}: {exc}"
-        ) from exc
+        shown = make_url(storage_url).render_as_string(hide_password=True)
+        raise PlatformError(f"cannot open the study {study_name!r} at {shown}: {exc}") from exc
