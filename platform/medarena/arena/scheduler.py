@@ -155,6 +155,7 @@ class QueueScheduler:
             except Exception as exc:  # recorded as failed by _start
                 self.arena.heartbeat.discard(row.id)
                 self._event(row.id, Status.FAILED, operator_text(exc))
+                self.ended += 1
                 continue
             if self._share is None or self._share.pool is not run.pool:
                 self._share = FairShare(run.pool)
