@@ -7,15 +7,17 @@ SOURCES := platform leaderboard tests bench
 
 .PHONY: install sandbox demo test lint typecheck unit clean
 
-# Submitted code runs in bubblewrap sandboxes. Installed here where we can (root with apt);
-# elsewhere the platform refuses untrusted code unless MEDARENA_ALLOW_UNSANDBOXED=1 (README).
+# Submitted code runs in bubblewrap sandboxes under a seccomp filter (libseccomp). Installed
+# here where we can (root with apt); elsewhere the platform refuses untrusted code unless
+# MEDARENA_ALLOW_UNSANDBOXED=1 (README).
 sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
+	@{ command -v bwrap && ldconfig -p | grep -q 'libseccomp\.so\.2'; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2; \
 	  else \
-	    echo "bubblewrap (bwrap) is not installed and cannot be installed here: install it" \
-	         "(apt-get install bubblewrap) to sandbox submitted code"; \
+	    echo "bubblewrap (bwrap) or libseccomp is not installed and cannot be installed here:" \
+	         "install them (apt-get install bubblewrap libseccomp2) to sandbox submitted code"; \
 	  fi; }
 
 $(STAMP): pyproject.toml constraints.txt

@@ -147,6 +147,7 @@ CASES = [
     Case("network-dns", "dry"),
     Case("ptrace-proc-mem", "dry"),
     Case("ctypes-namespaces", "dry"),
+    Case("kernel-interfaces", "dry"),
     Case("write-code-data", "dry", then_honest=True),
     Case("lingering-daemon", "trial"),
     Case("patch-shared-modules", "trial", then_honest=True),

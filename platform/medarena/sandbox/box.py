@@ -33,6 +33,7 @@ from medarena.sandbox.channel import Channel, ChannelError
 from medarena.sandbox.failures import Failure, SandboxFailure
 from medarena.sandbox.limits import SandboxLimits
 from medarena.sandbox.reaping import BOX_PREFIX, private_folder, reap_stale
+from medarena.sandbox.seccomp import compiled_filter
 
 SCRATCH_CHECK_S = 0.5
 """How often the scratch folder is measured while the box works."""
@@ -75,6 +76,10 @@ class Box:
         self.cgroup = cgroups.create(
             processes=limits.processes, memory_bytes=limits.memory_mb * 2**20, cpus=threads
         )
+        seccomp = None
+        if sandboxed and (program := compiled_filter()) is not None:
+            seccomp = self._root / "seccomp.bpf"
+            seccomp.write_bytes(program)
         read_fd, write_fd = os.pipe()
         command = box_command(
             write_fd,
@@ -88,6 +93,7 @@ class Box:
             etc=self.etc_dir,
             scratch=self.scratch,
             out=self.out,
+            seccomp=seccomp,
         )
         env = launcher_env(
             self.cgroup, sandboxed=sandboxed, threads=threads, gpu=gpu, home=self.scratch

@@ -8,8 +8,9 @@ interpreter's prefix, the virtual environment, ``/usr``), its submission's code 
 ``/code``, the inputs it may see read-only at ``/data``, one private writable ``/scratch`` and an
 in-memory ``/tmp``; a fresh ``/proc`` that shows only its own processes; no network at all (its
 own loopback only); an environment built from nothing. Address space, file size, open files and
-core dumps are capped by rlimit (``prlimit``); ``--die-with-parent`` and a new session make the
-whole process tree go when the supervisor dies or kills it.
+core dumps are capped by rlimit (``prlimit``); a seccomp filter refuses the kernel interfaces a
+model never needs (:mod:`medarena.sandbox.seccomp`); ``--die-with-parent`` and a new session
+make the whole process tree go when the supervisor dies or kills it.
 
 Where bubblewrap cannot run (:func:`sandbox_support`), the unsandboxed command runs the guest as
 a plain child process behind the same cgroup, rlimits and clean environment.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import shlex
 import shutil
 import site
 import subprocess
@@ -32,6 +34,8 @@ from medarena.sandbox.cgroups import Cgroup
 from medarena.sandbox.limits import SandboxLimits
 
 GUEST = Path(__file__).with_name("guest.py")
+SECCOMP_FD = 9
+"""The descriptor the launcher opens the seccomp filter on, for bubblewrap's ``--seccomp``."""
 SANDBOX_UID = 65534
 
 
@@ -194,12 +198,17 @@ def box_command(
     etc: Path,
     scratch: Path,
     out: Path,
+    seccomp: Path | None = None,
 ) -> list[str]:
     """The command that starts the guest zygote, which writes its messages to ``reply_fd``;
     the host folders ``code`` and ``data`` appear read-only at ``/code`` and ``/data``,
-    ``scratch`` (which holds ``out``) writable at ``/scratch``."""
-    # Join the cgroup before anything else runs, then set the rlimits, then the box.
+    ``scratch`` (which holds ``out``) writable at ``/scratch``; the guest runs under the
+    compiled seccomp filter in the file ``seccomp`` (see :mod:`medarena.sandbox.seccomp`)."""
+    # Join the cgroup before anything else runs, then set the rlimits, then the box. The
+    # filter reaches bubblewrap as an open file descriptor, which it reads and closes.
     join = 'for p in $CGROUP_PROCS; do echo $$ > "$p" || exit 111; done; exec "$@"'
+    if sandboxed and seccomp is not None:
+        join += f" {SECCOMP_FD}<{shlex.quote(str(seccomp))}"
     prefix = ["/bin/sh", "-c", join, "sh", *_limit_args(limits, nice=nice)]
     python = os.path.abspath(sys.executable)  # noqa: PTH100  (normalises "..", no links)
     if not sandboxed:
@@ -211,6 +220,8 @@ def box_command(
     # The private /tmp first: a runtime installed under the host's /tmp (a virtual environment
     # in a CI checkout there) is then bound on top of it instead of hidden by it.
     args = [bwrap, *_namespace_args(), "--size", str(limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
+    if seccomp is not None:
+        args += ["--seccomp", str(SECCOMP_FD)]
     args += _runtime_args()
     # /dev is a tmpfs that bubblewrap leaves writable, /dev/shm a folder in it, both as large as
     # half the machine's memory: /dev/shm gets a sized tmpfs of its own (shared memory, used by
