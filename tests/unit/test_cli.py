@@ -4,6 +4,7 @@ what each command opens."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,25 @@ def test_a_bad_setting_names_its_variable_and_exits_2(
     result = runner.invoke(app, ["tasks", "list"], env={**env, variable: value})
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nonsense", r"MEDARENA_DB_URL\) is not a database URL"),
+        (
+            "oracle://u:pw@db/x",
+            r"oracle://u:\*\*\*@db/x \(MEDARENA_DB_URL\) needs a driver this installation lacks",
+        ),
+    ],
+)
+def test_a_database_url_that_cannot_work_is_a_users_error(
+    env: dict[str, str], url: str, message: str
+) -> None:
+    result = runner.invoke(app, ["queue"], env={**env, "MEDARENA_DB_URL": url})
+    assert result.exit_code == 2, result.output
+    assert re.search(message, " ".join(result.output.split())), result.output
+    assert ":pw@" not in result.output
 
 
 def test_platform_errors_are_logged_not_shown(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]

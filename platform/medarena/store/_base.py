@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, create_engine, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from medarena.exceptions import PlatformError
+from medarena.exceptions import PlatformError, UserError
 from medarena.store.migrate import upgrade
 from medarena.store.models import ScoreRow, SubmissionRow, TaskRow, TrialRow
 from medarena.store.values import (
@@ -33,11 +33,24 @@ class StoreBase:
     """The leaderboard database at ``url``; its schema is migrated to the newest on opening."""
 
     def __init__(self, url: str) -> None:
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise UserError(
+                "the leaderboard database URL (MEDARENA_DB_URL) is not a database URL; give "
+                "sqlite:///PATH or postgresql+psycopg2://USER@HOST/DATABASE"
+            ) from None
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(url)
+        except (NoSuchModuleError, ImportError) as exc:  # an unknown dialect, a missing driver
+            raise UserError(
+                f"the leaderboard database URL {parsed!r} (MEDARENA_DB_URL) needs a driver this "
+                f"installation lacks ({exc}); name an installed one, as in "
+                "postgresql+psycopg2://USER@HOST/DATABASE"
+            ) from None
+        try:
             upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise PlatformError(f"cannot open the leaderboard database {parsed!r}: {exc}") from exc
