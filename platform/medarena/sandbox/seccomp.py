@@ -46,7 +46,7 @@ def compiled_filter() -> bytes | None:
     libseccomp is missing."""
     try:
         import pyseccomp
-    except (ImportError, OSError) as exc:  # pyseccomp raises when libseccomp.so is missing
+    except (ImportError, OSError, RuntimeError) as exc:  # RuntimeError: no libseccomp.so
         log.warning("no libseccomp (%s): sandboxes run without a seccomp filter", exc)
         return None
     rules = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
