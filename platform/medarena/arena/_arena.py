@@ -360,9 +360,16 @@ class Arena:
 
 
 def _check_team(team: str) -> None:
-    """A team name goes into the store, MLflow's run name (``team/submission``) and the pages."""
-    if not 1 <= len(team) <= 64 or not team.isprintable() or team != team.strip() or "/" in team:
+    """A team name goes into the store, MLflow's run name (``team/submission``), the pages and
+    the CSV board (where a cell starting with ``=``, ``+``, ``-`` or ``@`` is a formula)."""
+    if (
+        not 1 <= len(team) <= 64
+        or not team.isprintable()
+        or not team[0].isalnum()
+        or team != team.rstrip()
+        or "/" in team
+    ):
         raise UserError(
-            f"--team {team!r}: a team name is 1 to 64 printable characters, without '/' "
-            "and without spaces at either end"
+            f"--team {team!r}: a team name is 1 to 64 printable characters that start with a "
+            "letter or digit, without '/' and without spaces at the end"
         )
