@@ -4,7 +4,10 @@ what each command opens."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,6 +124,20 @@ def test_a_database_url_that_cannot_work_is_a_users_error(
     assert result.exit_code == 2, result.output
     assert re.search(message, " ".join(result.output.split())), result.output
     assert ":pw@" not in result.output
+
+
+def test_an_ascii_terminal_gets_the_board_not_an_encoding_error(
+    env: dict[str, str],
+) -> None:
+    """Under the C locale stdout is ASCII, and the board's dashes cannot be encoded."""
+    ascii_env = {**os.environ, **env, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    ascii_env.pop("PYTHONIOENCODING", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "medarena", "leaderboard", "tiny-ct"],
+        env=ascii_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "no scored submissions yet" in run.stdout
 
 
 def test_platform_errors_are_logged_not_shown(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,9 @@ web app in ``supervisor``.
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 
 import typer
 
@@ -59,4 +61,7 @@ def main() -> None:
     """Entry point of the ``medarena`` console script; what it creates (and what the processes it
     starts create: the queue worker, a local Ray) is the owner's only."""
     os.umask(OWNER_ONLY_UMASK)
+    for stream in (sys.stdout, sys.stderr):  # an ASCII terminal (LC_ALL=C) gets '?' for '—'
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     app()
