@@ -32,6 +32,7 @@ def test_tasks_list_and_show(env: dict[str, str]) -> None:
     info = json.loads(shown.output)
     assert sum(info["sizes"].values()) == 600 and len(info["split_hash"]) == 64
     assert info["metrics"] == ["auc", "accuracy"]
+    assert not (Path(env["MEDARENA_HOME"]) / "logs").exists()  # nothing logged, no log folder
 
 
 def test_unknown_task_lists_the_known_ones(env: dict[str, str], copy_baseline) -> None:  # type: ignore[no-untyped-def]

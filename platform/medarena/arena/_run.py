@@ -29,13 +29,19 @@ ORPHANED = "its driver stopped answering (killed, or its machine lost); back in 
 
 
 def error_text(exc: BaseException) -> str:
-    """What the store and the pages say of a failure: a user error's own text. The platform's
-    own errors are logged in full for the operator, and the participant gets only their kind:
-    their text may name hosts, paths or database URLs."""
+    """What the store and the pages say of a failure: a user error's own text; of the
+    platform's own errors only their kind (their text may name hosts, paths or database URLs:
+    it is the operator's, see :func:`log_failure`)."""
     if isinstance(exc, UserError):
         return str(exc)
-    log.error("a submission failed on a platform error", exc_info=exc)
     return f"{PLATFORM_FAILED} ({type(exc).__name__}); the operators have the details in their log"
+
+
+def log_failure(submission_id: int, exc: BaseException) -> None:
+    """Log a platform error in full where it ends without being raised further (the queue
+    worker; a command that raises it logs it itself)."""
+    if not isinstance(exc, UserError):
+        log.error("submission %d failed on a platform error", submission_id, exc_info=exc)
 
 
 def operator_text(exc: BaseException) -> str:

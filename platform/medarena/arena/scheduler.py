@@ -24,6 +24,7 @@ from medarena.arena._run import (
     Run,
     TrialCallback,
     error_text,
+    log_failure,
     operator_text,
     study_name,
 )
@@ -154,6 +155,7 @@ class QueueScheduler:
                 run, sweep = self._start(row)
             except Exception as exc:  # recorded as failed by _start
                 self.arena.heartbeat.discard(row.id)
+                log_failure(row.id, exc)
                 self._event(row.id, Status.FAILED, operator_text(exc))
                 self.ended += 1
                 continue
@@ -211,6 +213,7 @@ class QueueScheduler:
             scores = score_best(run.spec, run.runtime.data, result.test_predictions)
         except Exception as exc:
             self.arena.records.failed(run, exc)
+            log_failure(submission_id, exc)
             self._event(submission_id, Status.FAILED, operator_text(exc))
             return
         self.arena.records.scored(run, result, scores)

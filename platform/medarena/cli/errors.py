@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import TextIOWrapper
 from pathlib import Path
 
 import typer
@@ -19,10 +20,17 @@ log = logging.getLogger("medarena")
 
 
 def log_file(settings: Settings) -> Path:
-    """``$MEDARENA_HOME/logs/medarena.log``, its folder created."""
-    path = settings.home.resolve() / "logs" / "medarena.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    """``$MEDARENA_HOME/logs/medarena.log``."""
+    return settings.home.resolve() / "logs" / "medarena.log"
+
+
+class _LogFileHandler(logging.FileHandler):
+    """Opens the log file, and makes its folder, when the first record comes: a command that
+    logs nothing leaves no folder behind."""
+
+    def _open(self) -> TextIOWrapper:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
 
 
 def command_settings() -> Settings:
@@ -43,13 +51,12 @@ def errors(settings: Settings) -> Iterator[None]:
     """Make the state folder owner-only, then run the command with the platform's log going to
     :func:`log_file`: user errors become a message and exit 2; anything else is logged in full
     and exits 1."""
-    handler: logging.Handler | None = None
+    handler = _LogFileHandler(log_file(settings), encoding="utf-8", delay=True)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
     try:
         secure_home(settings.home)
-        handler = logging.FileHandler(log_file(settings), encoding="utf-8", delay=True)
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        log.addHandler(handler)
         yield
     except UserError as exc:
         _print_user_error(exc)
@@ -65,6 +72,5 @@ def errors(settings: Settings) -> Iterator[None]:
         )
         raise typer.Exit(1) from None
     finally:
-        if handler is not None:
-            log.removeHandler(handler)
-            handler.close()
+        log.removeHandler(handler)
+        handler.close()

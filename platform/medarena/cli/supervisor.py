@@ -50,6 +50,7 @@ def queue_worker(settings: Settings, stop_signal: Callable[[], int]) -> Iterator
     import subprocess
 
     path = log_file(settings).with_name("worker.log")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "medarena", "worker"],

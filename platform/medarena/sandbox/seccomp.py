@@ -2,8 +2,8 @@
 
 Namespaces, dropped capabilities and ``--disable-userns`` already make most of these calls
 useless inside a box; the filter takes away the kernel code behind them, which is where sandbox
-escapes come from (io_uring, userfaultfd, eBPF and perf events among the most common), and the
-keyrings, the one kernel store a box could otherwise write. Everything else is allowed: the
+escapes come from (io_uring, userfaultfd, eBPF and perf events among the most common), and
+kernel state a model has no use for (keyrings). Everything else is allowed: the
 filter is a deny list, so training code (threads, ``fork``, CUDA's ``ioctl`` and ``mmap``) is
 untouched. libseccomp (through ``pyseccomp``) compiles it for the machine's architecture, and
 kills a process that makes system calls of another architecture (the 32-bit entry points).
@@ -24,7 +24,7 @@ DENIED = (
     "io_uring_setup", "io_uring_enter", "io_uring_register",
     # The usual tools for winning kernel races, and kernel programs.
     "userfaultfd", "bpf", "perf_event_open",
-    # Kernel keyrings: a store outside the box's namespaces.
+    # Kernel keyrings: kernel state a model has no use for.
     "add_key", "keyctl", "request_key",
     # Tracing, and reading or comparing other processes.
     "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",

@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 import optuna
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from medarena.exceptions import PlatformError
 from medarena.metrics import get_metric
@@ -37,5 +38,14 @@ def open_study(task: TaskSpec, *, storage_url: str, study_name: str) -> optuna.S
                 load_if_exists=True,
             )
     except Exception as exc:  # SQLAlchemy's and Optuna's errors
-        shown = make_url(storage_url).render_as_string(hide_password=True)
-        raise PlatformError(f"cannot open the study {study_name!r} at {shown}: {exc}") from exc
+        raise PlatformError(
+            f"cannot open the study {study_name!r} at {_shown(storage_url)}: {exc}"
+        ) from exc
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password masked (what is not a database URL is not shown at all)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "a URL that is not a database URL (MEDARENA_STUDY_DB_URL)"
